@@ -1,0 +1,51 @@
+"""minires: a from-scratch deep-learning engine for teaching.
+
+    import minires as mr
+    x = mr.randn(4, 3, requires_grad=True)
+    loss = (x @ mr.randn(3, 2)).relu().sum()
+    loss.backward()          # x.grad now holds dloss/dx
+
+Layers, bottom to top: backend -> kernels -> ops (array math) -> tensor (graph)
+-> gradcheck -> nn. See DESIGN.md.
+"""
+
+import numpy as np
+
+from . import (
+    backend,
+    nn,
+    ops,
+)
+from .creation import (
+    arange,
+    full,
+    full_like,
+    ones,
+    ones_like,
+    rand,
+    rand_like,
+    randn,
+    randn_like,
+    tensor,
+    zeros,
+    zeros_like,
+)
+from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .gradcheck import GradcheckError, gradcheck
+from .random import get_rng_state, manual_seed, set_rng_state
+from .tensor import Tensor, cat, matmul, maximum, minimum, pad, stack, where
+
+__version__ = "0.1.0"
+
+float32 = np.float32
+float64 = np.float64
+int64 = np.int64
+bool_ = np.bool_
+
+__all__ = [
+    "GradcheckError", "Tensor", "arange", "backend", "bool_", "cat", "enable_grad", "float32",
+    "float64", "full", "full_like", "get_rng_state", "gradcheck", "int64", "is_grad_enabled",
+    "manual_seed", "matmul", "maximum", "minimum", "nn", "no_grad", "ones", "ones_like", "ops",
+    "pad", "rand", "rand_like", "randn", "randn_like", "set_grad_enabled", "set_rng_state",
+    "stack", "tensor", "where", "zeros", "zeros_like",
+]

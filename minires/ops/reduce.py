@@ -1,0 +1,116 @@
+"""Reductions over axes: sum, mean, max, var (min is -max(-x), built in Tensor).
+
+x: any shape; axis: None (all axes), an int, or a tuple of ints; keepdims as in numpy.
+Every backward first puts gy back into keepdims shape (size 1 on each reduced
+axis) so it broadcasts against x.
+"""
+
+from __future__ import annotations
+
+from .. import backend
+from .function import Array, Function
+
+
+def normalize_axis(axis: int | tuple[int, ...] | None, ndim: int) -> tuple[int, ...]:
+    """The reduced axes as a sorted tuple of non-negative ints.
+
+    >>> normalize_axis(-1, 3), normalize_axis(None, 2)
+    ((2,), (0, 1))
+    """
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    out = []
+    for a in axes:
+        if not -ndim <= a < max(ndim, 1):
+            raise ValueError(f"reduce: axis {a} is out of range for a {ndim}-d tensor")
+        out.append(a % max(ndim, 1))
+    return tuple(sorted(out))
+
+
+def keepdims_shape(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, ...]:
+    """shape with each reduced axis set to 1: the shape gy must take to broadcast over x."""
+    return tuple(1 if i in axes else n for i, n in enumerate(shape))
+
+
+def reduced_count(shape: tuple[int, ...], axes: tuple[int, ...]) -> int:
+    """How many entries of x are combined into each entry of y."""
+    count = 1
+    for a in axes:
+        count *= shape[a]
+    return count
+
+
+class Sum(Function):
+    """y = sum of x over `axis`."""
+
+    def __init__(self, axis=None, keepdims: bool = False):
+        self.axis, self.keepdims = axis, keepdims
+
+    def forward(self, x: Array) -> Array:
+        self.x_shape = x.shape
+        self.axes = normalize_axis(self.axis, x.ndim)
+        return x.sum(axis=self.axes, keepdims=self.keepdims)
+
+    def backward(self, gy: Array):
+        xp = backend.array_module(gy)
+        # gx = gy copied to every entry that was summed
+        return xp.broadcast_to(gy.reshape(keepdims_shape(self.x_shape, self.axes)), self.x_shape)
+
+
+class Mean(Function):
+    """y = mean of x over `axis`."""
+
+    def __init__(self, axis=None, keepdims: bool = False):
+        self.axis, self.keepdims = axis, keepdims
+
+    def forward(self, x: Array) -> Array:
+        self.x_shape = x.shape
+        self.axes = normalize_axis(self.axis, x.ndim)
+        return x.mean(axis=self.axes, keepdims=self.keepdims)
+
+    def backward(self, gy: Array):
+        xp = backend.array_module(gy)
+        m = reduced_count(self.x_shape, self.axes)
+        # gx = gy / m, copied to every entry that was averaged
+        return xp.broadcast_to(gy.reshape(keepdims_shape(self.x_shape, self.axes)) / m, self.x_shape)
+
+
+class Max(Function):
+    """y = max of x over `axis`. Ties share the gradient evenly (like torch.amax)."""
+
+    def __init__(self, axis=None, keepdims: bool = False):
+        self.axis, self.keepdims = axis, keepdims
+
+    def forward(self, x: Array) -> Array:
+        self.x = x
+        self.axes = normalize_axis(self.axis, x.ndim)
+        self.y_keep = x.max(axis=self.axes, keepdims=True)
+        return self.y_keep if self.keepdims else self.y_keep.reshape(
+            [n for i, n in enumerate(x.shape) if i not in self.axes]
+        )
+
+    def backward(self, gy: Array):
+        # gx = gy at the entries equal to the max (divided among ties), 0 elsewhere
+        is_max = self.x == self.y_keep
+        ties = is_max.sum(axis=self.axes, keepdims=True)
+        return is_max * (gy.reshape(self.y_keep.shape) / ties).astype(gy.dtype)
+
+
+class Var(Function):
+    """y = sum((x - mean)^2) / (m - correction) over `axis`; correction=1 is the unbiased
+    estimate (torch.var's default), correction=0 the biased one."""
+
+    def __init__(self, axis=None, keepdims: bool = False, correction: int = 1):
+        self.axis, self.keepdims, self.correction = axis, keepdims, correction
+
+    def forward(self, x: Array) -> Array:
+        self.axes = normalize_axis(self.axis, x.ndim)
+        self.x_shape = x.shape
+        self.centered = x - x.mean(axis=self.axes, keepdims=True)
+        self.dof = reduced_count(x.shape, self.axes) - self.correction
+        return (self.centered * self.centered).sum(axis=self.axes, keepdims=self.keepdims) / self.dof
+
+    def backward(self, gy: Array):
+        # gx = gy * 2 (x - mean) / (m - correction)   (the mean's own term sums to zero)
+        return gy.reshape(keepdims_shape(self.x_shape, self.axes)) * (2 / self.dof) * self.centered

@@ -1,0 +1,588 @@
+"""Tensor: an array that remembers how it was made, and the backward pass.
+
+A Tensor holds
+  data           a numpy (CPU) or cupy (GPU) ndarray
+  grad           dL/d(this tensor) after backward, an array like data, or None
+  requires_grad  whether backward should compute a gradient for it
+  grad_fn        the ops.Function that created it (None for leaves: inputs, parameters)
+
+Every operator (`+`, `@`, `.sum()`, ...) goes through `apply`, which runs the op's
+forward on the raw arrays and, when a gradient is needed, links the output to the
+op. `Tensor.backward` then walks those links from the output back to the leaves.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from . import backend, ops
+from .grad_mode import is_grad_enabled
+
+DEFAULT_DTYPE = np.float32
+
+
+class Tensor:
+    """An n-dimensional array with reverse-mode automatic differentiation.
+
+    >>> x = Tensor(np.array([1.0, 2.0, 3.0]), requires_grad=True)
+    >>> (x * x).sum().backward()
+    >>> x.grad.tolist()
+    [2.0, 4.0, 6.0]
+    """
+
+    __array_ufunc__ = None  # numpy_array + tensor calls Tensor.__radd__, not numpy's add
+    __hash__ = object.__hash__  # == is elementwise, so keep identity hashing explicit
+
+    def __init__(self, data: Any, requires_grad: bool = False):
+        if isinstance(data, Tensor):
+            data = data.data
+        if not (isinstance(data, np.ndarray) or backend.is_cupy_array(data)):
+            data = np.asarray(data)
+        if requires_grad and data.dtype.kind != "f":
+            raise TypeError(f"Tensor: only floating-point tensors can require grad, got dtype {data.dtype}")
+        self.data = data
+        self.grad: Any = None
+        self.requires_grad = requires_grad
+        self.grad_fn: ops.Function | None = None
+        self.generation = 0  # 0 for leaves; 1 + the creator's generation otherwise
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.data.shape)
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def device(self) -> str:
+        return backend.device_of(self.data)
+
+    @property
+    def is_leaf(self) -> bool:
+        return self.grad_fn is None
+
+    def size(self, dim: int | None = None):
+        return self.shape if dim is None else self.shape[dim]
+
+    def numel(self) -> int:
+        return int(self.data.size)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    # ------------------------------------------------------------------ conversion
+    def numpy(self) -> np.ndarray:
+        """The data as a numpy array (copied from the GPU if needed)."""
+        return self.data.get() if self.device == "cuda" else self.data
+
+    def tolist(self):
+        return self.numpy().tolist()
+
+    def item(self) -> float | int | bool:
+        """The value of a one-element tensor as a Python number."""
+        if self.data.size != 1:
+            raise ValueError(f"item: only one-element tensors can be converted, got shape {self.shape}")
+        return self.numpy().reshape(()).item()
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __bool__(self) -> bool:
+        return bool(self.item())
+
+    def detach(self) -> Tensor:
+        """The same data, cut off from the graph (no grad_fn, requires_grad False)."""
+        return Tensor(self.data)
+
+    def to(self, target: str | Any) -> Tensor:
+        """Move to a device ('cpu', 'cuda') or convert to a dtype (np.float64, 'float64').
+
+        A dtype conversion is differentiable; a device move copies the leaf."""
+        if target in ("cpu", "cuda"):
+            if target == self.device:
+                return self
+            if target == "cuda":
+                data = backend.cupy_module().asarray(self.data)
+            else:
+                data = self.data.get()
+            return Tensor(data, requires_grad=self.requires_grad)
+        dtype = np.dtype(target)
+        if dtype == self.dtype:
+            return self
+        if dtype.kind != "f" or self.dtype.kind != "f":
+            return Tensor(self.data.astype(dtype))
+        return apply(ops.Cast(dtype), self)
+
+    def cpu(self) -> Tensor:
+        return self.to("cpu")
+
+    def cuda(self) -> Tensor:
+        return self.to("cuda")
+
+    def float(self) -> Tensor:
+        return self.to(np.float32)
+
+    def double(self) -> Tensor:
+        return self.to(np.float64)
+
+    def __repr__(self) -> str:
+        prefix = "tensor("
+        body = np.array2string(self.numpy(), separator=", ", prefix=prefix, precision=4)
+        extras = []
+        if self.dtype not in (np.float32, np.int64, np.bool_):
+            extras.append(f"dtype={self.dtype}")
+        if self.device != "cpu":
+            extras.append(f"device='{self.device}'")
+        if self.grad_fn is not None:
+            extras.append(f"grad_fn=<{self.grad_fn.name}>")
+        elif self.requires_grad:
+            extras.append("requires_grad=True")
+        return prefix + body + "".join(", " + e for e in extras) + ")"
+
+    # ------------------------------------------------------------------ gradients
+    def zero_grad(self) -> None:
+        """Forget the accumulated gradient (set it to None, as PyTorch's default)."""
+        self.grad = None
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        """Turn gradient tracking on or off for this leaf, in place."""
+        if not self.is_leaf:
+            raise RuntimeError(
+                "requires_grad_: only leaf tensors can change requires_grad; "
+                "use .detach() to get a leaf from this one"
+            )
+        if requires_grad and self.dtype.kind != "f":
+            raise TypeError(f"requires_grad_: only floating-point tensors can require grad, got dtype {self.dtype}")
+        self.requires_grad = requires_grad
+        return self
+
+    def backward(self, grad: Any = None, retain_graph: bool = False) -> None:
+        """Compute d(self)/d(leaf) for every leaf that requires grad, into leaf.grad.
+
+        grad: dL/d(self), same shape as self; may be omitted for a one-element
+        tensor (then it is 1, i.e. we differentiate self itself). Gradients are
+        *added* to leaf.grad, so call zero_grad between steps.
+
+        The graph is walked iteratively, in decreasing generation, which visits
+        every consumer of a tensor before the op that produced it, so each op's
+        backward runs once with its full output gradient. Afterwards the graph
+        is freed unless retain_graph=True.
+        """
+        if not self.requires_grad:
+            raise RuntimeError("backward: this tensor does not require grad and has no grad_fn")
+        xp = backend.array_module(self.data)
+        if grad is None:
+            if self.data.size != 1:
+                raise RuntimeError(
+                    f"backward: a gradient can only be implied for a one-element output, "
+                    f"this one has shape {self.shape}; pass grad= with that shape"
+                )
+            grad = xp.ones_like(self.data)
+        grad = grad.data if isinstance(grad, Tensor) else xp.asarray(grad, dtype=self.dtype)
+        if grad.shape != self.data.shape:
+            raise ValueError(f"backward: grad has shape {grad.shape}, but the tensor has shape {self.shape}")
+        if self.grad_fn is None:
+            _accumulate_leaf(self, grad)
+            return
+
+        pending: dict[ops.Function, Any] = {self.grad_fn: grad}  # op -> dL/d(its output)
+        tie_breaker = itertools.count()  # heapq never compares two Functions
+        heap = [(-self.grad_fn.generation, next(tie_breaker), self.grad_fn)]
+        while heap:
+            _, _, fn = heapq.heappop(heap)
+            if fn.freed:
+                raise RuntimeError(
+                    "backward: this graph was already freed by an earlier backward(); "
+                    "pass retain_graph=True to the first backward() to call it twice"
+                )
+            gy = pending.pop(fn)
+            gxs = fn.backward(gy)
+            gxs = gxs if isinstance(gxs, tuple) else (gxs,)
+            for x, gx, needed in zip(fn.inputs, gxs, fn.needs_input_grad):
+                if not needed or gx is None:
+                    continue
+                if gx.shape != x.data.shape:
+                    raise RuntimeError(
+                        f"backward: {fn.name}.backward returned a gradient of shape {gx.shape} "
+                        f"for an input of shape {x.shape}"
+                    )
+                if x.grad_fn is None:
+                    _accumulate_leaf(x, gx)
+                elif x.grad_fn in pending:
+                    pending[x.grad_fn] = pending[x.grad_fn] + gx  # x is used more than once
+                else:
+                    pending[x.grad_fn] = gx
+                    heapq.heappush(heap, (-x.grad_fn.generation, next(tie_breaker), x.grad_fn))
+            if not retain_graph:
+                fn.free()
+
+    # ------------------------------------------------------------------ arithmetic
+    def __add__(self, other):
+        return apply(ops.Add(), *_operands(self, other))
+
+    def __radd__(self, other):
+        return apply(ops.Add(), *_operands(other, self))
+
+    def __sub__(self, other):
+        return apply(ops.Sub(), *_operands(self, other))
+
+    def __rsub__(self, other):
+        return apply(ops.Sub(), *_operands(other, self))
+
+    def __mul__(self, other):
+        return apply(ops.Mul(), *_operands(self, other))
+
+    def __rmul__(self, other):
+        return apply(ops.Mul(), *_operands(other, self))
+
+    def __truediv__(self, other):
+        return apply(ops.Div(), *_operands(self, other))
+
+    def __rtruediv__(self, other):
+        return apply(ops.Div(), *_operands(other, self))
+
+    def __neg__(self):
+        return apply(ops.Neg(), self)
+
+    def __pow__(self, exponent):
+        if isinstance(exponent, (int, float)):
+            return apply(ops.PowScalar(exponent), self)
+        return apply(ops.Pow(), *_operands(self, exponent))
+
+    def __rpow__(self, base):
+        return apply(ops.Pow(), *_operands(base, self))
+
+    def __matmul__(self, other):
+        return matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return matmul(other, self)
+
+    # comparisons give bool tensors that carry no gradient
+    def __lt__(self, other):
+        return _compare(np.less, self, other)
+
+    def __le__(self, other):
+        return _compare(np.less_equal, self, other)
+
+    def __gt__(self, other):
+        return _compare(np.greater, self, other)
+
+    def __ge__(self, other):
+        return _compare(np.greater_equal, self, other)
+
+    def __eq__(self, other):  # type: ignore[override]
+        return _compare(np.equal, self, other)
+
+    def __ne__(self, other):  # type: ignore[override]
+        return _compare(np.not_equal, self, other)
+
+    # ------------------------------------------------------------------ elementwise
+    def exp(self) -> Tensor:
+        return apply(ops.Exp(), self)
+
+    def log(self) -> Tensor:
+        return apply(ops.Log(), self)
+
+    def sqrt(self) -> Tensor:
+        return apply(ops.Sqrt(), self)
+
+    def tanh(self) -> Tensor:
+        return apply(ops.Tanh(), self)
+
+    def sigmoid(self) -> Tensor:
+        return apply(ops.Sigmoid(), self)
+
+    def relu(self) -> Tensor:
+        return apply(ops.Relu(), self)
+
+    def abs(self) -> Tensor:
+        return apply(ops.Abs(), self)
+
+    def clip(self, min: float | None = None, max: float | None = None) -> Tensor:
+        return apply(ops.Clip(min, max), self)
+
+    clamp = clip
+
+    def maximum(self, other) -> Tensor:
+        return apply(ops.Maximum(), *_operands(self, other))
+
+    def minimum(self, other) -> Tensor:
+        return -((-self).maximum(-_as_tensor(other, like=self)))  # min(a, b) = -max(-a, -b)
+
+    def log_softmax(self, dim: int = -1) -> Tensor:
+        return apply(ops.LogSoftmax(dim), self)
+
+    def softmax(self, dim: int = -1) -> Tensor:
+        return apply(ops.Softmax(dim), self)
+
+    # ------------------------------------------------------------------ reductions
+    def sum(self, dim=None, keepdim: bool = False) -> Tensor:
+        return apply(ops.Sum(dim, keepdim), self)
+
+    def mean(self, dim=None, keepdim: bool = False) -> Tensor:
+        return apply(ops.Mean(dim, keepdim), self)
+
+    def max(self, dim=None, keepdim: bool = False) -> Tensor:
+        """Largest entries over dim (values only, like torch.amax; see argmax for indices).
+        Tied maxima share the gradient evenly."""
+        return apply(ops.Max(dim, keepdim), self)
+
+    def min(self, dim=None, keepdim: bool = False) -> Tensor:
+        return -((-self).max(dim, keepdim))  # min(x) = -max(-x)
+
+    def var(self, dim=None, keepdim: bool = False, correction: int = 1) -> Tensor:
+        """Variance over dim; correction=1 (default, as torch.var) divides by m - 1."""
+        return apply(ops.Var(dim, keepdim, correction), self)
+
+    def std(self, dim=None, keepdim: bool = False, correction: int = 1) -> Tensor:
+        return self.var(dim, keepdim, correction).sqrt()
+
+    def argmax(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+        """Indices of the largest entries (int64, no gradient)."""
+        xp = backend.array_module(self.data)
+        return Tensor(xp.argmax(self.data, axis=dim, keepdims=keepdim))
+
+    def argmin(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+        xp = backend.array_module(self.data)
+        return Tensor(xp.argmin(self.data, axis=dim, keepdims=keepdim))
+
+    # ------------------------------------------------------------------ movement
+    def reshape(self, *shape) -> Tensor:
+        shape = _shape_arg(shape)
+        if shape == self.shape:
+            return self
+        return apply(ops.Reshape(shape), self)
+
+    view = reshape  # minires has no strides of its own, so a view is a reshape
+
+    def permute(self, *dims) -> Tensor:
+        dims = tuple(d % max(self.ndim, 1) for d in _shape_arg(dims))
+        if sorted(dims) != list(range(self.ndim)):
+            raise ValueError(f"permute: dims {dims} are not a permutation of the {self.ndim} axes of shape {self.shape}")
+        return apply(ops.Permute(dims), self)
+
+    def transpose(self, dim0: int = -2, dim1: int = -1) -> Tensor:
+        """Swap two axes (the last two by default)."""
+        dims = list(range(self.ndim))
+        dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
+        return self.permute(dims)
+
+    @property
+    def T(self) -> Tensor:
+        """All axes reversed (a matrix's transpose)."""
+        return self.permute(tuple(reversed(range(self.ndim))))
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+        """Merge axes start_dim..end_dim into one: (N, C, H, W).flatten(1) -> (N, C*H*W)."""
+        if self.ndim == 0:
+            return self.reshape(1)
+        start, end = start_dim % self.ndim, end_dim % self.ndim
+        merged = int(np.prod(self.shape[start : end + 1]))
+        return self.reshape(self.shape[:start] + (merged,) + self.shape[end + 1 :])
+
+    def squeeze(self, dim: int | None = None) -> Tensor:
+        """Drop axes of size 1 (only `dim`, if given and of size 1)."""
+        if dim is None:
+            return self.reshape(tuple(n for n in self.shape if n != 1))
+        dim = dim % max(self.ndim, 1)
+        if self.ndim == 0 or self.shape[dim] != 1:
+            return self
+        return self.reshape(self.shape[:dim] + self.shape[dim + 1 :])
+
+    def unsqueeze(self, dim: int) -> Tensor:
+        """Insert an axis of size 1 at position dim (negative counts from the end)."""
+        dim = dim % (self.ndim + 1)
+        return self.reshape(self.shape[:dim] + (1,) + self.shape[dim:])
+
+    def expand(self, *shape) -> Tensor:
+        """Broadcast to shape (-1 keeps an axis as it is)."""
+        shape = _shape_arg(shape)
+        lead = len(shape) - self.ndim
+        shape = tuple(self.shape[i - lead] if n == -1 else n for i, n in enumerate(shape))
+        return apply(ops.Expand(shape), self)
+
+    def __getitem__(self, index) -> Tensor:
+        return apply(ops.GetItem(_raw_index(index)), self)
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+
+# ---------------------------------------------------------------------- apply
+
+
+def apply(fn: ops.Function, *inputs: Tensor) -> Tensor:
+    """Run fn.forward on the inputs' arrays and, if a gradient is needed, record fn.
+
+    All inputs must live on the same device, and floating-point inputs must share
+    one dtype (minires never promotes float32 to float64 behind your back).
+    """
+    _check_same_device_and_dtype(fn.name, inputs)
+    try:
+        y = fn.forward(*(t.data for t in inputs))
+    except ValueError as e:  # numpy's own shape errors, given the op and the shapes
+        shapes = ", ".join(str(t.shape) for t in inputs)
+        raise ValueError(f"{fn.name}: {e} (input shapes {shapes})") from e
+    y = backend.array_module(inputs[0].data).asarray(y)  # a reduction may return a scalar
+    needs_grad = tuple(t.requires_grad for t in inputs)
+    out = Tensor(y)
+    if is_grad_enabled() and any(needs_grad):
+        fn.inputs = inputs
+        fn.needs_input_grad = needs_grad
+        fn.generation = max(t.generation for t in inputs)
+        out.requires_grad = True
+        out.grad_fn = fn
+        out.generation = fn.generation + 1
+    return out
+
+
+def _check_same_device_and_dtype(op_name: str, inputs: Sequence[Tensor]) -> None:
+    devices = {t.device for t in inputs}
+    if len(devices) > 1:
+        where = ", ".join(f"input {i} on {t.device}" for i, t in enumerate(inputs))
+        raise RuntimeError(f"{op_name}: all inputs must be on one device, got {where}; move them with .to(device)")
+    float_dtypes = {t.dtype for t in inputs if t.dtype.kind == "f"}
+    if len(float_dtypes) > 1:
+        which = ", ".join(f"input {i} is {t.dtype}" for i, t in enumerate(inputs))
+        raise TypeError(f"{op_name}: inputs must have one floating dtype, got {which}; convert with .to(dtype)")
+
+
+def _accumulate_leaf(x: Tensor, gx: Any) -> None:
+    if x.grad is None:
+        x.grad = gx.copy()  # gx may be a read-only broadcast view or a saved array
+    else:
+        x.grad = x.grad + gx
+
+
+def _as_tensor(value: Any, like: Tensor) -> Tensor:
+    """Tensors pass through; Python numbers and arrays become constants on like's device.
+
+    A Python number takes like's dtype, so `x * 2` stays float32 (as in PyTorch)."""
+    if isinstance(value, Tensor):
+        return value
+    xp = backend.array_module(like.data)
+    if isinstance(value, (bool, int, float)) and like.dtype.kind == "f":
+        return Tensor(xp.asarray(value, dtype=like.dtype))
+    return Tensor(xp.asarray(value))
+
+
+def _operands(a: Any, b: Any) -> tuple[Tensor, Tensor]:
+    """Both operands of a binary op as Tensors; a bool or integer tensor meeting a
+    float tensor is converted to the float dtype (e.g. `x * mask`)."""
+    like = a if isinstance(a, Tensor) else b
+    a, b = _as_tensor(a, like), _as_tensor(b, like)
+    if a.dtype.kind == "f" and b.dtype.kind in "biu":
+        b = Tensor(b.data.astype(a.dtype))
+    elif b.dtype.kind == "f" and a.dtype.kind in "biu":
+        a = Tensor(a.data.astype(b.dtype))
+    return a, b
+
+
+def _compare(op, a: Tensor, b: Any) -> Tensor:
+    a, b = _operands(a, b)
+    _check_same_device_and_dtype(op.__name__, (a, b))
+    return Tensor(op(a.data, b.data))
+
+
+def _shape_arg(shape: tuple) -> tuple[int, ...]:
+    """Accept f(2, 3) and f((2, 3)) alike."""
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    return tuple(int(n) for n in shape)
+
+
+def _raw_index(index):
+    """An index with any Tensors in it replaced by their arrays."""
+    if isinstance(index, tuple):
+        return tuple(p.data if isinstance(p, Tensor) else p for p in index)
+    return index.data if isinstance(index, Tensor) else index
+
+
+# ---------------------------------------------------------------------- functions of several tensors
+
+
+def matmul(a: Tensor, b: Tensor) -> Tensor:
+    """Matrix product with numpy's rules: (..., n, k) @ (..., k, m) -> (..., n, m);
+    a 1-D operand is treated as a row (left) or column (right) vector and that axis dropped."""
+    a, b = _operands(a, b)
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError(f"matmul: both operands need at least 1 dimension, got shapes {a.shape} and {b.shape}")
+    a2 = a.unsqueeze(0) if a.ndim == 1 else a
+    b2 = b.unsqueeze(-1) if b.ndim == 1 else b
+    if a2.shape[-1] != b2.shape[-2]:
+        raise ValueError(
+            f"matmul: shapes {a.shape} and {b.shape} do not match: "
+            f"{a2.shape[-1]} columns in the first vs {b2.shape[-2]} rows in the second"
+        )
+    y = apply(ops.MatMul(), a2, b2)
+    if a.ndim == 1:
+        y = y.squeeze(-2)
+    if b.ndim == 1:
+        y = y.squeeze(-1)
+    return y
+
+
+def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+    """Join tensors along an existing axis: shapes must agree except along dim."""
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("cat: needs at least one tensor")
+    ndim = tensors[0].ndim
+    dim = dim % max(ndim, 1)
+    for i, t in enumerate(tensors):
+        if t.ndim != ndim or t.shape[:dim] + t.shape[dim + 1 :] != tensors[0].shape[:dim] + tensors[0].shape[dim + 1 :]:
+            raise ValueError(
+                f"cat: tensor {i} has shape {t.shape}, which does not match tensor 0's {tensors[0].shape} "
+                f"outside dim {dim}"
+            )
+    return apply(ops.Concatenate(dim), *tensors)
+
+
+def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+    """Join same-shaped tensors along a new axis: k tensors of (A, B) -> (k, A, B) for dim=0."""
+    tensors = list(tensors)
+    if tensors and any(t.shape != tensors[0].shape for t in tensors):
+        raise ValueError(f"stack: all tensors need one shape, got {[t.shape for t in tensors]}")
+    return cat([t.unsqueeze(dim) for t in tensors], dim)
+
+
+def where(condition: Tensor, a: Any, b: Any) -> Tensor:
+    """a where condition is True, else b (all three broadcast)."""
+    a, b = _operands(a, b)
+    cond = condition if isinstance(condition, Tensor) else Tensor(condition)
+    if cond.dtype != np.bool_:
+        raise TypeError(f"where: condition must be a bool tensor, got dtype {cond.dtype}")
+    return apply(ops.Where(), cond, a, b)
+
+
+def maximum(a: Any, b: Any) -> Tensor:
+    a, b = _operands(a, b)
+    return a.maximum(b)
+
+
+def minimum(a: Any, b: Any) -> Tensor:
+    a, b = _operands(a, b)
+    return a.minimum(b)
+
+
+def pad(x: Tensor, pad_width: Sequence[tuple[int, int]], value: float = 0.0) -> Tensor:
+    """Pad with a constant: pad_width holds one (before, after) pair per axis of x."""
+    pad_width = tuple((int(p[0]), int(p[1])) for p in pad_width)
+    if len(pad_width) != x.ndim:
+        raise ValueError(f"pad: need one (before, after) pair per axis, got {len(pad_width)} pairs for shape {x.shape}")
+    return apply(ops.Pad(pad_width, value), x)
