@@ -107,3 +107,22 @@ def kernel(module: ModuleType, name: str, x: Any) -> Callable:
     impl = implementation(x)
     last_used[name] = impl
     return getattr(module, f"{name}_{impl}")
+
+
+# The im2col column buffer of a convolution is C*KH*KW*OH*OW numbers per image; for a
+# big batch that can be gigabytes. Convolutions work through the batch in chunks whose
+# column buffer stays under this limit (MINIRES_WORKSPACE_MB, default 256 MiB).
+_workspace_bytes = int(float(os.environ.get("MINIRES_WORKSPACE_MB", "256")) * 2**20)
+
+
+def workspace_bytes() -> int:
+    """The largest im2col column buffer a convolution may allocate at once, in bytes."""
+    return _workspace_bytes
+
+
+def set_workspace_bytes(limit: int) -> None:
+    """Change the im2col workspace limit (bytes); at least one image is always processed."""
+    global _workspace_bytes
+    if limit <= 0:
+        raise ValueError(f"set_workspace_bytes: the limit must be positive, got {limit}")
+    _workspace_bytes = int(limit)

@@ -1,6 +1,23 @@
-"""Neural-network building blocks (PyTorch-shaped). So far: the functional forms in
-`minires.nn.functional`; Module and the layers come with the nn issue."""
+"""Neural-network building blocks with PyTorch's names: Module, Parameter, the layers,
+the functional forms (`minires.nn.functional as F`), initialisers and the ResNets."""
 
-from . import functional
+from . import functional, init, models
+from .layers import (
+    AdaptiveAvgPool2d,
+    AvgPool2d,
+    BatchNorm2d,
+    Conv2d,
+    Dropout,
+    Flatten,
+    Identity,
+    Linear,
+    MaxPool2d,
+    ReLU,
+    Sequential,
+)
+from .module import Module, Parameter
 
-__all__ = ["functional"]
+__all__ = [
+    "AdaptiveAvgPool2d", "AvgPool2d", "BatchNorm2d", "Conv2d", "Dropout", "Flatten", "Identity", "Linear",
+    "MaxPool2d", "Module", "Parameter", "ReLU", "Sequential", "functional", "init", "models",
+]

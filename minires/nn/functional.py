@@ -2,6 +2,9 @@
 
     import minires.nn.functional as F
     loss = F.cross_entropy(model(x), labels, label_smoothing=0.1)
+
+Each function checks its arguments first and says, with the numbers, what is wrong;
+the work itself is done by an op in minires/ops (whose loops live in minires/kernels).
 """
 
 from __future__ import annotations
@@ -9,12 +12,180 @@ from __future__ import annotations
 from typing import Any
 
 from .. import ops
+from ..grad_mode import no_grad
+from ..random import default_generator
 from ..tensor import Tensor, _as_tensor, apply
+
+
+def _pair(value: int | tuple[int, int], name: str, fn: str, minimum: int = 1) -> tuple[int, int]:
+    """An int or an (int, int) as an (int, int) pair, each at least `minimum`."""
+    pair = (value, value) if isinstance(value, int) else tuple(value)
+    if len(pair) != 2 or any(not isinstance(v, int) or v < minimum for v in pair):
+        raise ValueError(f"{fn}: {name} must be an int >= {minimum} or a pair of them, got {value!r}")
+    return pair
+
+
+def _require_4d(input: Tensor, fn: str) -> None:
+    if input.ndim != 4:
+        raise ValueError(f"{fn}: input must be (N, C, H, W), got shape {input.shape}")
+
+
+def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, dilation=1,
+           groups: int = 1) -> Tensor:
+    """2-D convolution (cross-correlation, as in PyTorch), by im2col and a matrix product.
+
+    input:  (N, C_in, H, W)            weight: (C_out, C_in // groups, KH, KW)
+    bias:   (C_out,) or None           stride, padding, dilation: int or (int, int)
+    returns (N, C_out, OH, OW),  OH = (H + 2*padding - dilation*(KH - 1) - 1) // stride + 1, OW likewise
+
+    >>> import minires as mr
+    >>> conv2d(mr.zeros(2, 3, 32, 32), mr.zeros(16, 3, 3, 3), padding=1).shape
+    (2, 16, 32, 32)
+    """
+    _require_4d(input, "conv2d")
+    if weight.ndim != 4:
+        raise ValueError(f"conv2d: weight must be (C_out, C_in // groups, KH, KW), got shape {weight.shape}")
+    if not isinstance(groups, int) or groups < 1 or weight.shape[0] % groups:
+        raise ValueError(f"conv2d: groups={groups} must be a positive int dividing C_out = {weight.shape[0]}")
+    if input.shape[1] != weight.shape[1] * groups:
+        raise ValueError(
+            f"conv2d: input {input.shape} has {input.shape[1]} channels, but weight {weight.shape} "
+            f"with groups={groups} expects {weight.shape[1] * groups}"
+        )
+    if bias is not None and bias.shape != (weight.shape[0],):
+        raise ValueError(f"conv2d: bias must be (C_out,) = ({weight.shape[0]},), got shape {bias.shape}")
+    fn = ops.Conv2d(_pair(stride, "stride", "conv2d"), _pair(padding, "padding", "conv2d", minimum=0),
+                    _pair(dilation, "dilation", "conv2d"), groups)
+    return apply(fn, input, weight) if bias is None else apply(fn, input, weight, bias)
+
+
+def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0) -> Tensor:
+    """The largest entry of each window.
+
+    input: (N, C, H, W)   kernel_size, stride (default: kernel_size), padding: int or (int, int)
+    returns (N, C, OH, OW),  OH = (H + 2*padding - KH) // stride + 1, OW likewise
+    """
+    _require_4d(input, "max_pool2d")
+    kernel, stride, padding = _pool_args(kernel_size, stride, padding, "max_pool2d")
+    return apply(ops.MaxPool2d(kernel, stride, padding), input)
+
+
+def avg_pool2d(input: Tensor, kernel_size, stride=None, padding=0) -> Tensor:
+    """The mean of each window (padded zeros count, as PyTorch's count_include_pad=True).
+
+    input: (N, C, H, W)   kernel_size, stride (default: kernel_size), padding: int or (int, int)
+    returns (N, C, OH, OW),  OH = (H + 2*padding - KH) // stride + 1, OW likewise
+    """
+    _require_4d(input, "avg_pool2d")
+    kernel, stride, padding = _pool_args(kernel_size, stride, padding, "avg_pool2d")
+    return apply(ops.AvgPool2d(kernel, stride, padding), input)
+
+
+def _pool_args(kernel_size, stride, padding, fn: str):
+    kernel = _pair(kernel_size, "kernel_size", fn)
+    stride = kernel if stride is None else _pair(stride, "stride", fn)
+    padding = _pair(padding, "padding", fn, minimum=0)
+    if padding[0] > kernel[0] // 2 or padding[1] > kernel[1] // 2:
+        raise ValueError(f"{fn}: padding {padding} must be at most half the kernel {kernel}")
+    return kernel, stride, padding
+
+
+def adaptive_avg_pool2d(input: Tensor, output_size) -> Tensor:
+    """Average pooling to a fixed output size.
+
+    input: (N, C, H, W)   output_size: int or (OH, OW)
+    returns (N, C, OH, OW). (1, 1) is the global average pool of a ResNet's head;
+    other sizes must divide H and W (then the windows are H/OH x W/OW, no overlap).
+    """
+    _require_4d(input, "adaptive_avg_pool2d")
+    oh, ow = _pair(output_size, "output_size", "adaptive_avg_pool2d")
+    n, c, h, w = input.shape
+    if (oh, ow) == (1, 1):
+        return apply(ops.GlobalAvgPool2d(), input).reshape(n, c, 1, 1)
+    if h % oh or w % ow:
+        raise ValueError(
+            f"adaptive_avg_pool2d: output size {(oh, ow)} must divide the input's {(h, w)} "
+            f"(uneven windows are not implemented)"
+        )
+    window = (h // oh, w // ow)
+    return apply(ops.AvgPool2d(window, window, (0, 0)), input)
+
+
+def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None, weight: Tensor | None = None,
+               bias: Tensor | None = None, training: bool = False, momentum: float = 0.1,
+               eps: float = 1e-5) -> Tensor:
+    """Batch normalization over (N, H, W) per channel, as torch.nn.functional.batch_norm.
+
+    input: (N, C, H, W)   running_mean, running_var, weight (gamma), bias (beta): (C,) or None
+    training=True normalises with the batch's statistics and, when running_mean/var are
+    given, updates them in place:
+        running_mean <- (1 - momentum) * running_mean + momentum * batch_mean
+        running_var  <- (1 - momentum) * running_var  + momentum * batch_var * M / (M - 1)
+    (the running variance is the unbiased estimate, M = N*H*W). training=False normalises
+    with running_mean/var, which must then be given.
+    """
+    _require_4d(input, "batch_norm")
+    c = input.shape[1]
+    gamma = weight if weight is not None else _as_tensor(1.0, like=input).expand(c)
+    beta = bias if bias is not None else _as_tensor(0.0, like=input).expand(c)
+    for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", gamma),
+                    ("bias", beta)):
+        if t is not None and t.shape != (c,):
+            raise ValueError(f"batch_norm: {name} must be (C,) = ({c},) for input {input.shape}, got {t.shape}")
+    if not training:
+        if running_mean is None or running_var is None:
+            raise ValueError("batch_norm: training=False needs running_mean and running_var")
+        return apply(ops.BatchNorm2dEval(eps), input, running_mean, running_var, gamma, beta)
+
+    m = input.shape[0] * input.shape[2] * input.shape[3]
+    if m < 2:
+        raise ValueError(f"batch_norm: training needs more than 1 value per channel, got input {input.shape}")
+    fn = ops.BatchNorm2dTrain(eps)
+    y = apply(fn, input, gamma, beta)
+    with no_grad():
+        if running_mean is not None:
+            running_mean.data = (1 - momentum) * running_mean.data + momentum * fn.mean
+        if running_var is not None:
+            running_var.data = (1 - momentum) * running_var.data + momentum * fn.var * (m / (m - 1))
+    return y
 
 
 def relu(input: Tensor) -> Tensor:
     """max(input, 0) elementwise; gradient 0 at 0, as in PyTorch."""
     return apply(ops.Relu(), input)
+
+
+def add(input: Tensor, other: Tensor) -> Tensor:
+    """The residual join y = input + other, for two tensors of one shape (no broadcasting).
+
+    Its backward hands dL/dy to both inputs unchanged, which is why a ResNet's identity
+    path carries the gradient: dL/dx = dL/dy (1 + dF/dx) for y = F(x) + x.
+    """
+    if input.shape != other.shape:
+        raise ValueError(f"add: both tensors need one shape, got {input.shape} and {other.shape}")
+    return apply(ops.ResidualAdd(), input, other)
+
+
+def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """y = input @ weight^T + bias.   input: (..., in)  weight: (out, in)  bias: (out,)  y: (..., out)"""
+    if input.shape[-1:] != weight.shape[1:]:
+        raise ValueError(f"linear: input {input.shape} has {input.shape[-1]} features, weight {weight.shape} expects "
+                         f"{weight.shape[1]}")
+    y = input @ weight.T
+    return y if bias is None else y + bias
+
+
+def dropout(input: Tensor, p: float = 0.5, training: bool = True, generator=None) -> Tensor:
+    """Zero each entry with probability p and scale the rest by 1/(1-p), so the expected
+    value is unchanged; the identity when not training. The mask is a constant, so the
+    gradient is gy * mask / (1-p)."""
+    if not 0.0 <= p < 1.0:
+        raise ValueError(f"dropout: p must be in [0, 1), got {p}")
+    if not training or p == 0.0:
+        return input
+    rng = generator or default_generator()
+    keep = (rng.random(input.shape) >= p).astype(input.dtype) / (1 - p)
+    return input * _as_tensor(keep, like=input)
 
 
 def log_softmax(input: Tensor, dim: int = -1) -> Tensor:

@@ -1,0 +1,103 @@
+"""Elementwise kernels of a ResNet: ReLU forward/backward and the residual add.
+
+Every implementation of a kernel takes and returns the same arrays:
+  relu_forward_<impl>(x) -> y                y = max(x, 0)
+  relu_backward_<impl>(x, gy) -> gx          gx = gy where x > 0, else 0 (also at 0, as PyTorch)
+  add_forward_<impl>(a, b) -> y              y = a + b, same shapes (the residual join)
+x, y, gy, gx, a, b: one shape, any layout; outputs are C-contiguous and of the input's dtype.
+
+The Numba loops run over the flattened arrays, one iteration per element, so iteration i
+writes only element i: no races, and `prange` may hand the iterations to any thread.
+Run with NUMBA_DISABLE_JIT=1 to step through them in pdb.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+try:
+    from numba import njit, prange
+except ImportError:  # the reference still works without numba
+    njit, prange = None, range
+
+from ._cuda import elementwise
+
+# ---------------------------------------------------------------- NumPy reference
+
+
+def relu_forward_reference(x):
+    """y = max(x, 0).   x, y: any shape"""
+    return np.maximum(x, 0)
+
+
+def relu_backward_reference(x, gy):
+    """gx = gy where x > 0, else 0.   x, gy, gx: the same shape"""
+    return gy * (x > 0)
+
+
+def add_forward_reference(a, b):
+    """y = a + b.   a, b, y: the same shape"""
+    return a + b
+
+
+# ---------------------------------------------------------------- Numba (CPU)
+
+
+def _relu_forward_loops(x, y):  # 1-D contiguous; plain Python until jitted
+    for i in prange(x.shape[0]):
+        y[i] = x[i] if x[i] > 0 else 0.0
+
+
+def _relu_backward_loops(x, gy, gx):
+    for i in prange(x.shape[0]):
+        gx[i] = gy[i] if x[i] > 0 else 0.0
+
+
+def _add_loops(a, b, y):
+    for i in prange(a.shape[0]):
+        y[i] = a[i] + b[i]
+
+
+def _flat(x):
+    """x as a 1-D C-contiguous array (a view when x is already contiguous)."""
+    return np.ascontiguousarray(x).reshape(-1)
+
+
+def relu_forward_numba(x):
+    y = np.empty(x.shape, dtype=x.dtype)
+    _relu_forward_jit(_flat(x), y.reshape(-1))
+    return y
+
+
+def relu_backward_numba(x, gy):
+    gx = np.empty(gy.shape, dtype=gy.dtype)
+    _relu_backward_jit(_flat(x), _flat(gy), gx.reshape(-1))
+    return gx
+
+
+def add_forward_numba(a, b):
+    y = np.empty(a.shape, dtype=a.dtype)
+    _add_jit(_flat(a), _flat(b), y.reshape(-1))
+    return y
+
+
+# ---------------------------------------------------------------- CuPy (GPU): the same bodies in CUDA C
+
+
+def relu_forward_cupy(x):
+    return elementwise("T x", "T y", "y = x > 0 ? x : (T)0", "minires_relu_forward")(x)
+
+
+def relu_backward_cupy(x, gy):
+    return elementwise("T x, T gy", "T gx", "gx = x > 0 ? gy : (T)0", "minires_relu_backward")(x, gy)
+
+
+def add_forward_cupy(a, b):
+    return elementwise("T a, T b", "T y", "y = a + b", "minires_add_forward")(a, b)
+
+
+# jitted here, at the bottom, so the loops above stay plain functions for reading and pdb
+if njit is not None:
+    _relu_forward_jit = njit(parallel=True, cache=True)(_relu_forward_loops)
+    _relu_backward_jit = njit(parallel=True, cache=True)(_relu_backward_loops)
+    _add_jit = njit(parallel=True, cache=True)(_add_loops)

@@ -1,0 +1,58 @@
+"""Batch normalization over (N, H, W) for each channel.
+
+x: (N, C, H, W)   gamma, beta: (C,)   y: (N, C, H, W);  M = N*H*W entries per channel
+  training:  x_hat = (x - mean_batch) / sqrt(var_batch + eps),  y = gamma * x_hat + beta
+  eval:      the same with the running mean and variance, which are constants then
+
+The running statistics are *not* touched here: `nn.functional.batch_norm` updates them,
+visibly, from the batch statistics this op leaves in `self.mean` and `self.var`.
+"""
+
+from __future__ import annotations
+
+from .. import backend
+from ..kernels import batchnorm as batchnorm_kernels
+from .function import Array, Function
+
+
+class BatchNorm2dTrain(Function):
+    """Normalise with the batch's own mean and (biased) variance."""
+
+    def __init__(self, eps: float):
+        self.eps = eps
+
+    def forward(self, x: Array, gamma: Array, beta: Array) -> Array:
+        forward = backend.kernel(batchnorm_kernels, "batch_norm_train_forward", x)
+        y, self.mean, self.invstd = forward(x, gamma, beta, self.eps)
+        self.var = 1 / (self.invstd * self.invstd) - self.eps  # biased batch variance, for the caller
+        self.x, self.gamma = x, gamma
+        return y
+
+    def backward(self, gy: Array):
+        backward = backend.kernel(batchnorm_kernels, "batch_norm_backward", gy)
+        # gx = gamma*invstd/M * (M*gy - sum(gy) - x_hat*sum(gy*x_hat)),
+        # ggamma = sum(gy*x_hat), gbeta = sum(gy)   (sums over N, H, W)
+        return backward(gy, self.x, self.mean, self.invstd, self.gamma)
+
+
+class BatchNorm2dEval(Function):
+    """Normalise with fixed running statistics: an affine map per channel."""
+
+    def __init__(self, eps: float):
+        self.eps = eps
+
+    def forward(self, x: Array, running_mean: Array, running_var: Array, gamma: Array, beta: Array) -> Array:
+        xp = backend.array_module(x)
+        forward = backend.kernel(batchnorm_kernels, "batch_norm_eval_forward", x)
+        self.x = x
+        self.mean = running_mean.reshape(1, -1, 1, 1)
+        self.invstd = (1 / xp.sqrt(running_var + self.eps)).reshape(1, -1, 1, 1)
+        self.gamma = gamma.reshape(1, -1, 1, 1)
+        return forward(x, running_mean, running_var, gamma, beta, self.eps)
+
+    def backward(self, gy: Array):
+        x_hat = (self.x - self.mean) * self.invstd
+        channel_sum = (0, 2, 3)
+        # gx = gy * gamma * invstd (the statistics are constants here),
+        # ggamma = sum(gy * x_hat), gbeta = sum(gy); running mean and var get no gradient
+        return gy * (self.gamma * self.invstd), None, None, (gy * x_hat).sum(axis=channel_sum), gy.sum(axis=channel_sum)

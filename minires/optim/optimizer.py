@@ -1,0 +1,116 @@
+"""The Optimizer base class: parameter groups, per-parameter state, zero_grad, state_dict.
+
+    opt = SGD([{"params": decay, "weight_decay": 5e-4},
+               {"params": no_decay, "weight_decay": 0.0}], lr=0.1, momentum=0.9)
+
+Each group is a dict of hyper-parameters plus its "params"; a setting missing from a
+group takes the optimizer's default. Schedulers change group["lr"] between steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from ..tensor import Tensor
+
+
+class Optimizer:
+    """Base class: subclasses implement `step()` with the update of each parameter."""
+
+    def __init__(self, params: Iterable[Any], defaults: dict[str, Any]):
+        self.defaults = defaults
+        groups = list(params)
+        if not groups:
+            raise ValueError(f"{type(self).__name__}: got an empty parameter list")
+        if not isinstance(groups[0], dict):
+            groups = [{"params": groups}]
+        self.param_groups: list[dict[str, Any]] = []
+        for group in groups:
+            self.add_param_group(group)
+        self.state: dict[int, dict[str, Any]] = {}  # id(param) -> its running buffers
+
+    def add_param_group(self, group: dict[str, Any]) -> None:
+        group = dict(group)
+        params = group["params"]
+        group["params"] = [params] if isinstance(params, Tensor) else list(params)
+        for p in group["params"]:
+            if not isinstance(p, Tensor) or not p.is_leaf:
+                raise TypeError(f"{type(self).__name__}: can only optimize leaf Tensors, got {type(p).__name__}")
+        seen = {id(p) for g in self.param_groups for p in g["params"]}
+        if any(id(p) in seen for p in group["params"]):
+            raise ValueError(f"{type(self).__name__}: a parameter appears in more than one group")
+        for key, value in self.defaults.items():
+            group.setdefault(key, value)
+        self.param_groups.append(group)
+
+    def zero_grad(self) -> None:
+        """Forget every parameter's gradient (set it to None)."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                p.grad = None
+
+    def step(self) -> None:
+        raise NotImplementedError
+
+    def _params_with_grad(self):
+        """(group, parameter, its state dict) for every parameter that has a gradient."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    yield group, p, self.state.setdefault(id(p), {})
+
+    # ---------------------------------------------------------------- checkpoints
+    def state_dict(self) -> dict[str, Any]:
+        """{"state": {index: {name: array or number}}, "param_groups": [settings + param indices]},
+        parameters numbered in group order, as in PyTorch."""
+        index = {}
+        groups = []
+        for group in self.param_groups:
+            ids = []
+            for p in group["params"]:
+                index.setdefault(id(p), len(index))
+                ids.append(index[id(p)])
+            groups.append({**{k: v for k, v in group.items() if k != "params"}, "params": ids})
+        state = {index[pid]: {k: _host_copy(v) for k, v in s.items()} for pid, s in self.state.items() if pid in index}
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        groups = state_dict["param_groups"]
+        if len(groups) != len(self.param_groups) or any(
+            len(g["params"]) != len(own["params"]) for g, own in zip(groups, self.param_groups)
+        ):
+            raise ValueError(
+                f"{type(self).__name__}.load_state_dict: the saved groups hold "
+                f"{[len(g['params']) for g in groups]} parameters, this optimizer's "
+                f"{[len(g['params']) for g in self.param_groups]}"
+            )
+        params = [p for group in self.param_groups for p in group["params"]]
+        for own, saved in zip(self.param_groups, groups):
+            own.update({k: v for k, v in saved.items() if k != "params"})
+        self.state = {}
+        for i, s in state_dict["state"].items():
+            p = params[int(i)]
+            self.state[id(p)] = {k: _like(v, p) for k, v in s.items()}
+
+
+def _host_copy(value: Any) -> Any:
+    if isinstance(value, Tensor):
+        value = value.data
+    if hasattr(value, "get"):  # a cupy array
+        return value.get()
+    return value.copy() if isinstance(value, np.ndarray) else value
+
+
+def _like(value: Any, p: Tensor) -> Any:
+    """value (a saved buffer) on p's device and in p's dtype; numbers pass through."""
+    if not isinstance(value, np.ndarray) or value.ndim == 0 and value.dtype.kind in "iu":
+        return value
+    array = value.astype(p.dtype)
+    if p.device == "cuda":
+        from .. import backend
+
+        array = backend.cupy_module().asarray(array)
+    return array

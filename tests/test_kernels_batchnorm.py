@@ -1,0 +1,120 @@
+"""Batch-norm kernels: numba and cupy agree with the NumPy reference; the reference agrees with
+PyTorch (training forward with its saved mean and invstd, autograd gradients under a random
+cotangent, and evaluation mode)."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+from helpers import random_array
+
+from minires import backend
+from minires.kernels import batchnorm
+
+requires_numba = pytest.mark.skipif(importlib.util.find_spec("numba") is None, reason="numba is not installed")
+requires_cupy = [pytest.mark.gpu, pytest.mark.skipif(not backend.gpu_available(), reason="needs CuPy and a CUDA GPU")]
+IMPLS = [pytest.param("numba", marks=requires_numba), pytest.param("cupy", marks=requires_cupy)]
+DTYPES = [np.float32, np.float64]
+TOL = {np.float32: {"rtol": 1e-5, "atol": 1e-6}, np.float64: {"rtol": 1e-12, "atol": 1e-12}}
+EPS = 1e-5
+
+# id: (x_shape, layout of x)
+CASES = {
+    "4x3x5x5": ((4, 3, 5, 5), "contiguous"),
+    "batch1_7x9": ((1, 2, 7, 9), "transposed"),
+    "8x16x4x4": ((8, 16, 4, 4), "strided"),
+}
+
+
+def call(impl, fn_name, *args):
+    """Run batchnorm.<fn_name>_<impl> on numpy inputs; return numpy outputs (copied from the GPU for cupy)."""
+    fn = getattr(batchnorm, f"{fn_name}_{impl}")
+    if impl != "cupy":
+        return fn(*args)
+    import cupy
+
+    out = fn(*[cupy.asarray(a) if isinstance(a, np.ndarray) else a for a in args])
+    return tuple(cupy.asnumpy(o) for o in out) if isinstance(out, tuple) else cupy.asnumpy(out)
+
+
+def make_inputs(case, dtype):
+    """x (shifted and scaled, so mean and variance matter), gamma, beta, gy, running stats."""
+    x_shape, layout = CASES[case]
+    C = x_shape[1]
+    rng = np.random.default_rng(1)
+    x = (3 * random_array(x_shape, seed=0, layout=layout) + 0.5).astype(dtype)
+    gamma = rng.uniform(0.5, 1.5, C).astype(dtype)
+    beta = rng.standard_normal(C).astype(dtype)
+    gy = random_array(x_shape, seed=2, dtype=dtype)
+    running_mean = rng.standard_normal(C).astype(dtype)
+    running_var = rng.uniform(0.5, 2.0, C).astype(dtype)
+    return x, gamma, beta, gy, running_mean, running_var
+
+
+def check(got, want, dtype, context):
+    assert got.dtype == dtype, f"{context}: dtype {got.dtype}, want {np.dtype(dtype)}"
+    np.testing.assert_allclose(got, want, **TOL[dtype], err_msg=context)
+
+
+# ---- loop implementations vs the reference ---------------------------------------------
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+@pytest.mark.parametrize("case", CASES)
+def test_batch_norm_train_forward_and_backward_agree_with_reference(impl, case, dtype):
+    x, gamma, beta, gy, _, _ = make_inputs(case, dtype)
+    context = f"batch_norm[{impl}] vs reference, {case}, {np.dtype(dtype)} {CASES[case][1]}"
+
+    want = batchnorm.batch_norm_train_forward_reference(x, gamma, beta, EPS)
+    got = call(impl, "batch_norm_train_forward", x, gamma, beta, EPS)
+    for name, g, w in zip(("y", "mean", "invstd"), got, want, strict=True):
+        check(g, w, dtype, f"{context}: train forward {name}")
+
+    _, mean, invstd = want
+    want = batchnorm.batch_norm_backward_reference(gy, x, mean, invstd, gamma)
+    got = call(impl, "batch_norm_backward", gy, x, mean, invstd, gamma)
+    for name, g, w in zip(("gx", "ggamma", "gbeta"), got, want, strict=True):
+        check(g, w, dtype, f"{context}: backward {name}")
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+@pytest.mark.parametrize("case", CASES)
+def test_batch_norm_eval_forward_agrees_with_reference(impl, case, dtype):
+    x, gamma, beta, _, running_mean, running_var = make_inputs(case, dtype)
+    want = batchnorm.batch_norm_eval_forward_reference(x, running_mean, running_var, gamma, beta, EPS)
+    got = call(impl, "batch_norm_eval_forward", x, running_mean, running_var, gamma, beta, EPS)
+    check(got, want, dtype, f"batch_norm eval[{impl}] vs reference, {case}, {np.dtype(dtype)}")
+
+
+# ---- the reference vs PyTorch ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_batch_norm_train_reference_matches_torch(case):
+    torch = pytest.importorskip("torch", reason="PyTorch is the oracle for the reference")
+    x, gamma, beta, gy, _, _ = make_inputs(case, np.float64)
+    x_t, gamma_t, beta_t = (torch.tensor(a, requires_grad=True) for a in (x, gamma, beta))
+    # native_batch_norm returns what our kernel returns: y and the saved mean and invstd
+    y_t, mean_t, invstd_t = torch.native_batch_norm(x_t, gamma_t, beta_t, None, None, True, 0.1, EPS)
+    y_t.backward(torch.from_numpy(gy))  # a random cotangent, not .sum(): the variance term must count
+
+    y, mean, invstd = batchnorm.batch_norm_train_forward_reference(x, gamma, beta, EPS)
+    gx, ggamma, gbeta = batchnorm.batch_norm_backward_reference(gy, x, mean, invstd, gamma)
+    for name, got, want in [("y", y, y_t), ("mean", mean, mean_t), ("invstd", invstd, invstd_t),
+                            ("gx", gx, x_t.grad), ("ggamma", ggamma, gamma_t.grad), ("gbeta", gbeta, beta_t.grad)]:
+        np.testing.assert_allclose(got, want.detach().numpy(), **TOL[np.float64],
+                                   err_msg=f"batch_norm train reference vs torch, {case}: {name}")
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_batch_norm_eval_reference_matches_torch(case):
+    torch = pytest.importorskip("torch", reason="PyTorch is the oracle for the reference")
+    x, gamma, beta, _, running_mean, running_var = make_inputs(case, np.float64)
+    want = torch.nn.functional.batch_norm(*map(torch.from_numpy, (x, running_mean, running_var, gamma, beta)),
+                                          training=False, eps=EPS)
+    got = batchnorm.batch_norm_eval_forward_reference(x, running_mean, running_var, gamma, beta, EPS)
+    np.testing.assert_allclose(got, want.numpy(), **TOL[np.float64], err_msg=f"batch_norm eval reference vs torch, {case}")
