@@ -15,12 +15,14 @@ import os
 import time
 from contextlib import contextmanager
 
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")  # before numpy loads OpenBLAS: see minires/__init__.py
+
 import numpy as np
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--batch", type=int, default=128)
 parser.add_argument("--threads", type=int, default=2)
-parser.add_argument("--repeat", type=int, default=3)
+parser.add_argument("--repeat", type=int, default=5)
 parser.add_argument("--skip-reference", action="store_true", help="leave out the (slow) NumPy reference")
 args = parser.parse_args()
 

@@ -11,8 +11,11 @@ the column buffers; see minires/ops/conv.py.
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import time
+
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")  # before numpy loads OpenBLAS: see minires/__init__.py
 
 import numpy as np
 

@@ -9,6 +9,15 @@ Layers, bottom to top: backend -> kernels -> ops (array math) -> tensor (graph)
 -> gradcheck -> nn. See DESIGN.md.
 """
 
+import os
+
+# OpenBLAS's threads keep spinning for ~0.1 s after every matrix product, and on a 2-core
+# machine they then steal the cores from the Numba kernel that runs next (measured: a
+# conv layer's im2col + GEMM pair took 3x longer). Ask them to sleep almost at once.
+# OpenBLAS reads this when numpy loads it, so it only helps when minires is imported
+# before numpy (the examples and benchmarks set it themselves, first thing).
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+
 import numpy as np
 
 from . import (

@@ -10,6 +10,7 @@ Families:
     im2col.py      im2col / col2im: convolution as one matrix product
     pooling.py     max_pool2d, avg_pool2d, global_avg_pool2d (forward and backward)
     batchnorm.py   batch_norm_train_forward, batch_norm_eval_forward, batch_norm_backward
+    elementwise.py relu_forward, relu_backward, add_forward (the residual join)
     _cuda.py       compiling the CUDA C sources lazily (cupy is imported on first use only)
 
 Nothing here chooses an implementation: `backend.kernel(module, name, x)` does.
