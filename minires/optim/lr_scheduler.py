@@ -139,17 +139,17 @@ class OneCycleLR(LRScheduler):
     def _cosine(start: float, end: float, fraction: float) -> float:
         return end + (start - end) / 2 * (math.cos(math.pi * fraction) + 1)
 
-    def _phase(self, t: int) -> tuple[float, float, float]:
-        """(fraction of the current phase, rising?, ...) -> the lr and momentum at step t."""
-        if t > self.total_steps - 1 + 1:
+    def _phase(self, t: int) -> tuple[float, float]:
+        """(lr, momentum) at step t: warming up until step `peak`, annealing after it."""
+        if t > self.total_steps:
             raise ValueError(f"OneCycleLR: stepped {t} times, more than total_steps={self.total_steps}")
         if t <= self.peak:
             fraction = t / self.peak
             return (self._cosine(self.initial_lr, self.max_lr, fraction),
-                    self._cosine(self.max_momentum, self.base_momentum, fraction), 0)
+                    self._cosine(self.max_momentum, self.base_momentum, fraction))
         fraction = (t - self.peak) / (self.total_steps - 1 - self.peak)
         return (self._cosine(self.max_lr, self.min_lr, fraction),
-                self._cosine(self.base_momentum, self.max_momentum, fraction), 1)
+                self._cosine(self.base_momentum, self.max_momentum, fraction))
 
     def lr_at(self, base_lr: float, t: int) -> float:
         return self._phase(t)[0]

@@ -1,0 +1,179 @@
+"""Optimizers and schedules: hand-computed updates, and update-by-update parity with torch.optim."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from helpers import assert_close
+
+import minires as mr
+from minires import optim
+from minires.optim import lr_scheduler
+
+
+def quadratic_grads(params):
+    """Gradients of L = sum_k sum(p_k^2 * (k+1)): different per parameter, depend on p."""
+    for k, p in enumerate(params):
+        p.grad = 2 * (k + 1) * p.data
+
+
+def test_sgd_momentum_by_hand():
+    """lr 0.1, momentum 0.9, weight_decay 0.01 on p = 1 with g = 2p (PyTorch's order)."""
+    p = mr.tensor([1.0], dtype=np.float64, requires_grad=True)
+    opt = optim.SGD([p], lr=0.1, momentum=0.9, weight_decay=0.01)
+    p.grad = 2 * p.data
+    opt.step()  # g = 2 + 0.01 = 2.01; buf = 2.01; p = 1 - 0.201
+    assert np.isclose(p.item(), 0.799)
+    p.grad = 2 * p.data
+    opt.step()  # g = 1.598 + 0.00799; buf = 0.9*2.01 + g; p -= 0.1*buf
+    g = 2 * 0.799 + 0.01 * 0.799
+    assert np.isclose(p.item(), 0.799 - 0.1 * (0.9 * 2.01 + g))
+
+
+def test_adam_first_step_is_lr_times_sign():
+    """After bias correction Adam's first step is lr * g / (|g| + eps) ~ lr * sign(g)."""
+    p = mr.tensor([1.0, -2.0], dtype=np.float64, requires_grad=True)
+    opt = optim.Adam([p], lr=0.01)
+    p.grad = np.array([3.0, -0.5])
+    opt.step()
+    assert_close(p.numpy(), [0.99, -1.99], "Adam step 1", atol=1e-7)
+
+
+def test_adamw_decays_the_weight_not_the_gradient():
+    p = mr.tensor([1.0], dtype=np.float64, requires_grad=True)
+    opt = optim.AdamW([p], lr=0.1, weight_decay=0.5)
+    p.grad = np.array([0.0])  # no gradient signal: only the decay acts
+    opt.step()
+    assert np.isclose(p.item(), 1.0 * (1 - 0.1 * 0.5))
+
+
+def test_param_groups_take_defaults_and_their_own_settings():
+    a, b = mr.zeros(2, requires_grad=True), mr.zeros(2, requires_grad=True)
+    opt = optim.SGD([{"params": [a], "weight_decay": 5e-4}, {"params": [b]}], lr=0.1, momentum=0.9)
+    assert opt.param_groups[0]["weight_decay"] == 5e-4 and opt.param_groups[1]["weight_decay"] == 0.0
+    assert opt.param_groups[1]["lr"] == 0.1
+    with pytest.raises(ValueError, match="more than one group"):
+        optim.SGD([{"params": [a]}, {"params": [a]}], lr=0.1)
+
+
+def test_optimizer_state_dict_round_trip():
+    params = [mr.tensor(np.ones(3), requires_grad=True), mr.tensor(np.ones(2), requires_grad=True)]
+    opt = optim.SGD(params, lr=0.1, momentum=0.9)
+    quadratic_grads(params)
+    opt.step()
+    state = opt.state_dict()
+    twins = [mr.tensor(p.numpy().copy(), requires_grad=True) for p in params]
+    opt2 = optim.SGD(twins, lr=0.5, momentum=0.9)
+    opt2.load_state_dict(state)
+    assert opt2.param_groups[0]["lr"] == 0.1
+    for step_params, o in ((params, opt), (twins, opt2)):
+        quadratic_grads(step_params)
+        o.step()
+    for p, q in zip(params, twins):
+        assert_close(q.numpy(), p.numpy(), "after resuming from state_dict")
+
+
+@pytest.mark.parametrize("name, make, expected", [
+    ("StepLR", lambda o: lr_scheduler.StepLR(o, step_size=2, gamma=0.5), [1, 1, 0.5, 0.5, 0.25]),
+    ("MultiStepLR", lambda o: lr_scheduler.MultiStepLR(o, [1, 3]), [1, 0.1, 0.1, 0.01, 0.01]),
+    ("CosineAnnealingLR", lambda o: lr_scheduler.CosineAnnealingLR(o, T_max=4), [1, 0.8535534, 0.5, 0.1464466, 0]),
+    ("LinearLR", lambda o: lr_scheduler.LinearLR(o, start_factor=0.25, total_iters=2), [0.25, 0.625, 1, 1, 1]),
+])
+def test_schedules_by_hand(name, make, expected):
+    opt = optim.SGD([mr.zeros(1, requires_grad=True)], lr=1.0)
+    sched = make(opt)
+    got = []
+    for _ in expected:
+        got.append(opt.param_groups[0]["lr"])
+        sched.step()
+    assert_close(got, expected, name, atol=1e-6)
+
+
+# ---------------------------------------------------------------- PyTorch parity
+
+OPTIMIZERS = {
+    "sgd": ({"lr": 0.1}, "SGD"),
+    "sgd_momentum_wd": ({"lr": 0.1, "momentum": 0.9, "weight_decay": 5e-4}, "SGD"),
+    "sgd_dampening": ({"lr": 0.05, "momentum": 0.8, "dampening": 0.3}, "SGD"),
+    "sgd_nesterov": ({"lr": 0.1, "momentum": 0.9, "nesterov": True, "weight_decay": 1e-3}, "SGD"),
+    "adam": ({"lr": 0.01}, "Adam"),
+    "adam_wd": ({"lr": 0.01, "betas": (0.8, 0.99), "weight_decay": 0.1}, "Adam"),
+    "adamw": ({"lr": 0.01, "weight_decay": 0.1}, "AdamW"),
+}
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_optimizer_matches_torch_step_by_step(name):
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed")
+    settings, cls = OPTIMIZERS[name]
+    rng = np.random.default_rng(0)
+    start = [rng.standard_normal((3, 4)), rng.standard_normal(5)]
+    ours = [mr.tensor(a, requires_grad=True) for a in start]
+    theirs = [torch.tensor(a, requires_grad=True) for a in start]
+    opt = getattr(optim, cls)([{"params": ours[:1]}, {"params": ours[1:], "lr": 0.03}], **settings)
+    opt_t = getattr(torch.optim, cls)([{"params": theirs[:1]}, {"params": theirs[1:], "lr": 0.03}], **settings)
+    for step in range(5):
+        quadratic_grads(ours)
+        for k, p in enumerate(theirs):
+            p.grad = 2 * (k + 1) * p.detach().clone()
+        opt.step()
+        opt_t.step()
+        for i, (p, q) in enumerate(zip(ours, theirs)):
+            assert_close(p.numpy(), q.detach().numpy(), f"{name}: parameter {i} after step {step + 1}", atol=1e-12,
+                         rtol=1e-10)
+
+
+SCHEDULES = {
+    "StepLR": ({"step_size": 3, "gamma": 0.5}, {}),
+    "MultiStepLR": ({"milestones": [2, 5], "gamma": 0.1}, {}),
+    "CosineAnnealingLR": ({"T_max": 7, "eta_min": 0.001}, {}),
+    "LinearLR": ({"start_factor": 0.1, "total_iters": 4}, {}),
+    "OneCycleLR": ({"max_lr": 0.5, "total_steps": 10}, {"momentum": 0.9}),
+}
+
+
+@pytest.mark.parametrize("name", SCHEDULES)
+def test_schedule_matches_torch(name):
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed")
+    kwargs, opt_kwargs = SCHEDULES[name]
+    opt = optim.SGD([mr.zeros(1, requires_grad=True)], lr=0.2, **opt_kwargs)
+    opt_t = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.2, **opt_kwargs)
+    sched = getattr(lr_scheduler, name)(opt, **kwargs)
+    sched_t = getattr(torch.optim.lr_scheduler, name)(opt_t, **kwargs)
+    for step in range(9):
+        group, group_t = opt.param_groups[0], opt_t.param_groups[0]
+        assert np.isclose(group["lr"], group_t["lr"], rtol=1e-9, atol=1e-12), (name, step, group["lr"], group_t["lr"])
+        if name == "OneCycleLR":
+            assert np.isclose(group["momentum"], group_t["momentum"], rtol=1e-9), (step, group["momentum"])
+        opt_t.step()
+        sched.step()
+        sched_t.step()
+
+
+def test_warmup_cosine_matches_torch_sequential():
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed")
+    opt = optim.SGD([mr.zeros(1, requires_grad=True)], lr=0.1)
+    sched = lr_scheduler.WarmupCosineLR(opt, warmup=3, total=10, start_factor=0.1)
+    opt_t = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+    sched_t = torch.optim.lr_scheduler.SequentialLR(opt_t, [
+        torch.optim.lr_scheduler.LinearLR(opt_t, start_factor=0.1, total_iters=3),
+        torch.optim.lr_scheduler.CosineAnnealingLR(opt_t, T_max=7)], milestones=[3])
+    for step in range(10):
+        assert np.isclose(opt.param_groups[0]["lr"], opt_t.param_groups[0]["lr"], atol=1e-9), step
+        opt_t.step()
+        sched.step()
+        sched_t.step()
+
+
+def test_scheduler_state_dict_resumes_the_same_lr():
+    opt = optim.SGD([mr.zeros(1, requires_grad=True)], lr=1.0)
+    sched = lr_scheduler.CosineAnnealingLR(opt, T_max=10)
+    for _ in range(4):
+        sched.step()
+    opt2 = optim.SGD([mr.zeros(1, requires_grad=True)], lr=1.0)
+    sched2 = lr_scheduler.CosineAnnealingLR(opt2, T_max=10)
+    sched2.load_state_dict(sched.state_dict())
+    assert opt2.param_groups[0]["lr"] == opt.param_groups[0]["lr"]
+    sched.step()
+    sched2.step()
+    assert opt2.param_groups[0]["lr"] == opt.param_groups[0]["lr"]
