@@ -1,0 +1,119 @@
+"""Time one full ResNet-20 training step (forward, backward, SGD), minires vs PyTorch CPU.
+
+    pip install -e ".[bench]"
+    python benchmarks/bench_train_step.py            # batch 128, 2 threads
+
+Both frameworks train the same architecture (the paper's ResNet-20, option A
+shortcuts) on the same random CIFAR-shaped batch with SGD (momentum 0.9, weight decay
+5e-4), alternating step by step so machine noise hits both alike; the best and median
+of --steps timed steps are printed with the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")  # before numpy loads OpenBLAS: see minires/__init__.py
+
+import numpy as np
+
+parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+parser.add_argument("--batch", type=int, default=128)
+parser.add_argument("--threads", type=int, default=2)
+parser.add_argument("--steps", type=int, default=5)
+args = parser.parse_args()
+
+import numba
+import torch
+from threadpoolctl import threadpool_limits
+
+import minires as mr
+import minires.nn.functional as F
+from minires import optim
+from minires.nn import models
+
+torch.set_num_threads(args.threads)
+numba.set_num_threads(args.threads)
+tnn = torch.nn
+
+
+class TorchBasicBlock(tnn.Module):
+    """The paper's CIFAR block with option A shortcuts, written for torch."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int):
+        super().__init__()
+        self.conv1 = tnn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
+        self.bn1 = tnn.BatchNorm2d(c_out)
+        self.conv2 = tnn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
+        self.bn2 = tnn.BatchNorm2d(c_out)
+        self.extra, self.stride = c_out - c_in, stride
+
+    def forward(self, x):
+        out = self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x)))))
+        shortcut = x
+        if self.stride != 1 or self.extra:
+            shortcut = torch.nn.functional.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, self.extra // 2, self.extra // 2))
+        return torch.relu(out + shortcut)
+
+
+def torch_resnet20() -> tnn.Module:
+    layers = [tnn.Conv2d(3, 16, 3, 1, 1, bias=False), tnn.BatchNorm2d(16), tnn.ReLU()]
+    c_in = 16
+    for i, width in enumerate([16, 32, 64]):
+        for j in range(3):
+            layers.append(TorchBasicBlock(c_in, width, 2 if i > 0 and j == 0 else 1))
+            c_in = width
+    layers += [tnn.AdaptiveAvgPool2d(1), tnn.Flatten(), tnn.Linear(64, 10)]
+    return tnn.Sequential(*layers)
+
+
+def main() -> None:
+    rng = np.random.default_rng(0)
+    x_np = rng.standard_normal((args.batch, 3, 32, 32), dtype=np.float32)
+    y_np = rng.integers(0, 10, args.batch)
+
+    mr.manual_seed(0)
+    model = models.resnet20()
+    opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
+    x, y = mr.tensor(x_np), mr.tensor(y_np)
+
+    def minires_step():
+        loss = F.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    torch.manual_seed(0)
+    model_t = torch_resnet20()
+    opt_t = torch.optim.SGD(model_t.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
+    x_t, y_t = torch.tensor(x_np), torch.tensor(y_np)
+
+    def torch_step():
+        loss = torch.nn.functional.cross_entropy(model_t(x_t), y_t)
+        opt_t.zero_grad()
+        loss.backward()
+        opt_t.step()
+
+    print(f"ResNet-20 training step | batch {args.batch} | {args.threads} threads | float32 | "
+          f"minires {mr.__version__} (kernels: {mr.backend.cpu_implementation()}) vs torch {torch.__version__}")
+    with threadpool_limits(limits=args.threads):
+        minires_step()  # warm-up: Numba compilation, allocator
+        torch_step()
+        times = {"minires": [], "torch": []}
+        for _ in range(args.steps):
+            for name, step in (("minires", minires_step), ("torch", torch_step)):
+                start = time.perf_counter()
+                step()
+                times[name].append(1000 * (time.perf_counter() - start))
+    best = {k: min(v) for k, v in times.items()}
+    median = {k: float(np.median(v)) for k, v in times.items()}
+    for name in times:
+        print(f"{name:8s} best {best[name]:7.1f} ms   median {median[name]:7.1f} ms")
+    print(f"ratio minires / torch: best {best['minires'] / best['torch']:.2f}x   "
+          f"median {median['minires'] / median['torch']:.2f}x   (bar: 2.0x)")
+
+
+if __name__ == "__main__":
+    main()
