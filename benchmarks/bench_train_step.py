@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
+from pathlib import Path
 
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")  # before numpy loads OpenBLAS: see minires/__init__.py
 
@@ -36,37 +38,8 @@ from minires.nn import models
 
 torch.set_num_threads(args.threads)
 numba.set_num_threads(args.threads)
-tnn = torch.nn
-
-
-class TorchBasicBlock(tnn.Module):
-    """The paper's CIFAR block with option A shortcuts, written for torch."""
-
-    def __init__(self, c_in: int, c_out: int, stride: int):
-        super().__init__()
-        self.conv1 = tnn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
-        self.bn1 = tnn.BatchNorm2d(c_out)
-        self.conv2 = tnn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
-        self.bn2 = tnn.BatchNorm2d(c_out)
-        self.extra, self.stride = c_out - c_in, stride
-
-    def forward(self, x):
-        out = self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x)))))
-        shortcut = x
-        if self.stride != 1 or self.extra:
-            shortcut = torch.nn.functional.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, self.extra // 2, self.extra // 2))
-        return torch.relu(out + shortcut)
-
-
-def torch_resnet20() -> tnn.Module:
-    layers = [tnn.Conv2d(3, 16, 3, 1, 1, bias=False), tnn.BatchNorm2d(16), tnn.ReLU()]
-    c_in = 16
-    for i, width in enumerate([16, 32, 64]):
-        for j in range(3):
-            layers.append(TorchBasicBlock(c_in, width, 2 if i > 0 and j == 0 else 1))
-            c_in = width
-    layers += [tnn.AdaptiveAvgPool2d(1), tnn.Flatten(), tnn.Linear(64, 10)]
-    return tnn.Sequential(*layers)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from torch_resnet import CifarResNet  # the torch twin that tests/test_models.py proves equal to resnet20
 
 
 def main() -> None:
@@ -86,7 +59,7 @@ def main() -> None:
         opt.step()
 
     torch.manual_seed(0)
-    model_t = torch_resnet20()
+    model_t = CifarResNet()
     opt_t = torch.optim.SGD(model_t.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
     x_t, y_t = torch.tensor(x_np), torch.tensor(y_np)
 

@@ -76,3 +76,31 @@ def test_eval_mode_gradcheck():
         block(random_tensor((4, 2, 4, 4), requires_grad=False))  # fill the running statistics
     block.eval()
     assert mr.gradcheck(lambda x, *ps: block(x), random_tensor((2, 2, 4, 4)), *block.parameters())
+
+
+def test_resnet20_matches_torch_logits_gradients_and_running_stats():
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed")
+    from torch_resnet import CifarResNet
+
+    torch.manual_seed(0)
+    theirs = CifarResNet().double()
+    ours = models.resnet20().double()
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    x_np = np.random.default_rng(0).standard_normal((4, 3, 32, 32))
+    x, x_t = mr.tensor(x_np, requires_grad=True), torch.tensor(x_np, requires_grad=True)
+    y, y_t = ours(x), theirs(x_t)
+    np.testing.assert_allclose(y.numpy(), y_t.detach().numpy(), rtol=1e-9, atol=1e-10, err_msg="train-mode logits")
+    gy = np.random.default_rng(1).standard_normal(y.shape)
+    y.backward(gy)
+    y_t.backward(torch.tensor(gy))
+    np.testing.assert_allclose(x.grad, x_t.grad.numpy(), rtol=1e-8, atol=1e-10, err_msg="input gradient")
+    torch_params = dict(theirs.named_parameters())
+    for name, p in ours.named_parameters():
+        np.testing.assert_allclose(p.grad, torch_params[name].grad.numpy(), rtol=1e-8, atol=1e-10,
+                                   err_msg=f"gradient of {name}")
+    torch_buffers = dict(theirs.named_buffers())
+    for name, b in ours.named_buffers():
+        np.testing.assert_allclose(b.numpy(), torch_buffers[name].numpy(), rtol=1e-10, err_msg=f"buffer {name}")
+    with mr.no_grad(), torch.no_grad():
+        np.testing.assert_allclose(ours.eval()(x).numpy(), theirs.eval()(x_t).numpy(), rtol=1e-9, atol=1e-10,
+                                   err_msg="eval-mode logits")
