@@ -15,7 +15,10 @@ import os
 import resource
 import time
 
-os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")  # before numpy loads OpenBLAS: see minires/__init__.py
+# Idle BLAS and OpenMP threads must sleep, not spin, or they slow each other down: set
+# before numpy and numba load them (see minires/__init__.py, which sets the same).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
 import numpy as np
 

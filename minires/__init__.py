@@ -11,11 +11,14 @@ Layers, bottom to top: backend -> kernels -> ops (array math) -> tensor (graph)
 
 import os
 
-# OpenBLAS's threads keep spinning for ~0.1 s after every matrix product, and on a 2-core
-# machine they then steal the cores from the Numba kernel that runs next (measured: a
-# conv layer's im2col + GEMM pair took 3x longer). Ask them to sleep almost at once.
-# OpenBLAS reads this when numpy loads it, so it only helps when minires is imported
-# before numpy (the examples and benchmarks set it themselves, first thing).
+# A training step alternates between OpenBLAS (matrix products) and Numba's OpenMP
+# threads (the kernels) hundreds of times. By default each side's idle threads keep
+# spinning for a while after their work, stealing the cores from the other side: on a
+# 2-core machine that made a ResNet-20 step ~1.7x slower. Ask both to sleep at once.
+# OpenMP reads its setting when Numba first runs a parallel kernel (after this line);
+# OpenBLAS reads its own when numpy is first imported, so that one only takes effect
+# when minires is imported before numpy (the examples and benchmarks set it first thing).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
 import numpy as np
