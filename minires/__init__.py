@@ -27,6 +27,7 @@ from . import (
     backend,
     nn,
     ops,
+    optim,
 )
 from .creation import (
     arange,
@@ -57,7 +58,7 @@ bool_ = np.bool_
 __all__ = [
     "GradcheckError", "Tensor", "arange", "backend", "bool_", "cat", "enable_grad", "float32",
     "float64", "full", "full_like", "get_rng_state", "gradcheck", "int64", "is_grad_enabled",
-    "manual_seed", "matmul", "maximum", "minimum", "nn", "no_grad", "ones", "ones_like", "ops",
+    "manual_seed", "matmul", "maximum", "minimum", "nn", "no_grad", "ones", "ones_like", "ops", "optim",
     "pad", "rand", "rand_like", "randn", "randn_like", "set_grad_enabled", "set_rng_state",
     "stack", "tensor", "where", "zeros", "zeros_like",
 ]
