@@ -18,6 +18,12 @@ Backward, with gy reshaped the same way to (G, C_out/G, L):
   gx    = col2im(gcol)                       (n, C, H, W)        the adjoint of im2col
   gb    = sum of gy over n, OH, OW           (C_out,)
 
+With stride 1 the input gradient is itself a convolution ("transposed convolution"):
+  gx = conv2d(gy, w flipped in KH and KW with C and C_out swapped, padding = D*(K-1) - P)
+since y[o, h] = sum_{c,i} w[o, c, i] x[c, h + D*i - P] makes every x[c, h'] meet
+w[o, c, i] at y[o, h' - D*i + P]. That path (im2col of gy + one product) is faster than
+gcol + col2im, so backward takes it whenever the stride is 1; col2im covers the rest.
+
 Memory and speed. The column buffer is KH*KW times bigger than x, so it is built for a
 few images at a time: each chunk's columns (at most `backend.workspace_bytes()`,
 default 8 MiB) are still in the CPU's cache when the matrix product reads them, and
@@ -45,6 +51,36 @@ def batch_chunks(n_images: int, bytes_per_image: int, limit: int) -> list[tuple[
     return [(start, min(start + per_chunk, n_images)) for start in range(0, n_images, per_chunk)]
 
 
+def column_chunks(n: int, patch_size: int, out_positions: int, itemsize: int) -> list[tuple[int, int]]:
+    """Chunks of images whose columns, patch_size (C*KH*KW) x out_positions (OH*OW) each,
+    fit in the workspace."""
+    return batch_chunks(n, patch_size * out_positions * itemsize, backend.workspace_bytes())
+
+
+def conv2d_forward(x: Array, w: Array, stride: tuple[int, int], padding: tuple[int, int],
+                   dilation: tuple[int, int], groups: int) -> Array:
+    """y = conv2d(x, w) without bias, chunk by chunk.   x: (N, C, H, W)  w: (C_out, C/G, KH, KW)"""
+    xp = backend.array_module(x)
+    n, c, h, wd = x.shape
+    c_out, c_g, kh, kw = w.shape
+    oh, ow = im2col_kernels.conv_output_size(h, wd, (kh, kw), stride, padding, dilation)
+    im2col = backend.kernel(im2col_kernels, "im2col", x)
+    w_g = w.reshape(groups, c_out // groups, c_g * kh * kw)
+    y = xp.empty((n, c_out, oh, ow), dtype=x.dtype)
+    for start, stop in column_chunks(n, c * kh * kw, oh * ow, x.itemsize):
+        col = im2col(x[start:stop], (kh, kw), stride, padding, dilation).reshape(groups, c_g * kh * kw, -1)
+        y_g = w_g @ col  # (G, C_out/G, L)
+        y[start:stop] = y_g.reshape(c_out, stop - start, oh, ow).transpose(1, 0, 2, 3)
+    return y
+
+
+def flip_and_swap_channels(w: Array, groups: int) -> Array:
+    """w: (C_out, C/G, KH, KW) -> (C, C_out/G, KH, KW), flipped in KH and KW, within each group."""
+    c_out, c_g, kh, kw = w.shape
+    w_groups = w.reshape(groups, c_out // groups, c_g, kh, kw)
+    return w_groups.transpose(0, 2, 1, 3, 4)[:, :, :, ::-1, ::-1].reshape(groups * c_g, c_out // groups, kh, kw)
+
+
 class Conv2d(Function):
     """y = conv2d(x, w) + b (cross-correlation, as in PyTorch).
 
@@ -57,56 +93,60 @@ class Conv2d(Function):
         self.stride, self.padding, self.dilation, self.groups = stride, padding, dilation, groups
 
     def forward(self, x: Array, w: Array, b: Array | None = None) -> Array:
-        xp = backend.array_module(x)
-        n, c, h, wd = x.shape
-        c_out, c_g, kh, kw = w.shape
-        g = self.groups
-        oh, ow = im2col_kernels.conv_output_size(h, wd, (kh, kw), self.stride, self.padding, self.dilation)
         self.x, self.w, self.has_bias = x, w, b is not None
-        self.chunks = batch_chunks(n, c * kh * kw * oh * ow * x.itemsize, backend.workspace_bytes())
-        w_g = w.reshape(g, c_out // g, c_g * kh * kw)
-
-        y = xp.empty((n, c_out, oh, ow), dtype=x.dtype)
-        for start, stop in self.chunks:
-            col = self._im2col(x[start:stop])  # (G, K, L)
-            y_g = w_g @ col  # (G, C_out/G, L)
-            y[start:stop] = y_g.reshape(c_out, stop - start, oh, ow).transpose(1, 0, 2, 3)
+        y = conv2d_forward(x, w, self.stride, self.padding, self.dilation, self.groups)
         if b is not None:
-            y += b.reshape(1, c_out, 1, 1)
+            y += b.reshape(1, -1, 1, 1)
         return y
 
     def backward(self, gy: Array):
-        xp = backend.array_module(gy)
-        _, c, h, wd = self.x.shape
-        c_out, c_g, kh, kw = self.w.shape
-        g = self.groups
         need_gx, need_gw = self.needs_input_grad[0], self.needs_input_grad[1]
-        w_g = self.w.reshape(g, c_out // g, c_g * kh * kw)
-        col2im = backend.kernel(im2col_kernels, "col2im", gy)
-
-        gx = xp.empty(self.x.shape, dtype=gy.dtype) if need_gx else None
-        # gw is accumulated transposed, (G, K, C_out/G): BLAS is ~2x faster computing
-        # col @ gy^T than gy @ col^T when C_out is small (measured, ResNet-20 shapes)
-        gw_t = xp.zeros((g, c_g * kh * kw, c_out // g), dtype=gy.dtype) if need_gw else None
-        for start, stop in self.chunks:
-            # gy chunk (n, C_out, OH, OW) -> (C_out, n*OH*OW) -> (G, C_out/G, L)
-            gy_g = gy[start:stop].transpose(1, 0, 2, 3).reshape(g, c_out // g, -1)
-            if need_gw:
-                col = self._im2col(self.x[start:stop])  # rebuilt: cheaper than keeping it (see above)
-                gw_t += col @ gy_g.transpose(0, 2, 1)  # gw^T = col @ gy^T
-            if need_gx:
-                gcol = (w_g.transpose(0, 2, 1) @ gy_g).reshape(c * kh * kw, -1)  # gcol = w^T @ gy
-                gx[start:stop] = col2im(gcol, (stop - start, c, h, wd), (kh, kw), self.stride, self.padding,
-                                        self.dilation)
-        gw = gw_t.transpose(0, 2, 1).reshape(self.w.shape) if need_gw else None
+        gx = self._input_gradient(gy) if need_gx else None
+        gw = self._weight_gradient(gy) if need_gw else None
         if not self.has_bias:
             return gx, gw
         gb = gy.sum(axis=(0, 2, 3)) if self.needs_input_grad[2] else None  # gb = sum of gy per channel
         return gx, gw, gb
 
-    def _im2col(self, x: Array) -> Array:
-        """The chunk's columns, grouped: (G, C_g*KH*KW, n*OH*OW)."""
+    def _weight_gradient(self, gy: Array) -> Array:
+        """gw = gy @ col^T summed over chunks, with col rebuilt per chunk (see the module docstring)."""
+        xp = backend.array_module(gy)
+        n, c = self.x.shape[:2]
+        c_out, c_g, kh, kw = self.w.shape
+        g = self.groups
+        im2col = backend.kernel(im2col_kernels, "im2col", self.x)
+        # accumulated transposed, (G, K, C_out/G): BLAS is ~2x faster computing col @ gy^T
+        # than gy @ col^T when C_out is small (measured, ResNet-20 shapes)
+        gw_t = xp.zeros((g, c_g * kh * kw, c_out // g), dtype=gy.dtype)
+        for start, stop in column_chunks(n, c * kh * kw, gy.shape[2] * gy.shape[3], gy.itemsize):
+            col = im2col(self.x[start:stop], (kh, kw), self.stride, self.padding, self.dilation)
+            col = col.reshape(g, c_g * kh * kw, -1)  # (G, K, L)
+            # gy chunk (n, C_out, OH, OW) -> (C_out, n*OH*OW) -> (G, C_out/G, L)
+            gy_g = gy[start:stop].transpose(1, 0, 2, 3).reshape(g, c_out // g, -1)
+            gw_t += col @ gy_g.transpose(0, 2, 1)  # gw^T = col @ gy^T
+        return gw_t.transpose(0, 2, 1).reshape(self.w.shape)
+
+    def _input_gradient(self, gy: Array) -> Array:
         kh, kw = self.w.shape[2:]
-        im2col = backend.kernel(im2col_kernels, "im2col", x)
-        col = im2col(x, (kh, kw), self.stride, self.padding, self.dilation)
-        return col.reshape(self.groups, -1, col.shape[1])
+        transposed_padding = tuple(d * (k - 1) - p for d, k, p in zip(self.dilation, (kh, kw), self.padding))
+        if self.stride == (1, 1) and min(transposed_padding) >= 0:
+            # gx = conv2d(gy, flipped w with channels swapped): see the module docstring
+            return conv2d_forward(gy, flip_and_swap_channels(self.w, self.groups), (1, 1), transposed_padding,
+                                  self.dilation, self.groups)
+        return self._input_gradient_col2im(gy)
+
+    def _input_gradient_col2im(self, gy: Array) -> Array:
+        """gx = col2im(w^T @ gy), chunk by chunk: the adjoint of the forward, for any stride."""
+        xp = backend.array_module(gy)
+        n, c, h, wd = self.x.shape
+        c_out, c_g, kh, kw = self.w.shape
+        g = self.groups
+        col2im = backend.kernel(im2col_kernels, "col2im", gy)
+        w_g = self.w.reshape(g, c_out // g, c_g * kh * kw)
+        gx = xp.empty(self.x.shape, dtype=gy.dtype)
+        for start, stop in column_chunks(n, c * kh * kw, gy.shape[2] * gy.shape[3], gy.itemsize):
+            gy_g = gy[start:stop].transpose(1, 0, 2, 3).reshape(g, c_out // g, -1)
+            gcol = (w_g.transpose(0, 2, 1) @ gy_g).reshape(c * kh * kw, -1)  # gcol = w^T @ gy
+            gx[start:stop] = col2im(gcol, (stop - start, c, h, wd), (kh, kw), self.stride, self.padding,
+                                    self.dilation)
+        return gx
