@@ -29,11 +29,12 @@ from minires.nn import models
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--batch", type=int, default=128)
-parser.add_argument("--workspace-mb", type=float, default=256)
+parser.add_argument("--workspace-mb", type=float, default=None, help="im2col workspace (default: the library's)")
 parser.add_argument("--steps", type=int, default=2)
 args = parser.parse_args()
 
-backend.set_workspace_bytes(int(args.workspace_mb * 2**20))
+if args.workspace_mb is not None:
+    backend.set_workspace_bytes(int(args.workspace_mb * 2**20))
 mr.manual_seed(0)
 model = models.resnet18(num_classes=10, stem="cifar")
 rng = np.random.default_rng(0)
@@ -41,7 +42,7 @@ x = mr.tensor(rng.standard_normal((args.batch, 3, 32, 32), dtype=np.float32))
 labels = rng.integers(0, 10, args.batch)
 params = list(model.parameters())
 print(f"resnet18 (cifar stem, {sum(p.numel() for p in params) / 1e6:.2f}M params) | batch {args.batch} | "
-      f"kernels: {backend.cpu_implementation()} | workspace {args.workspace_mb:g} MiB")
+      f"kernels: {backend.cpu_implementation()} | workspace {backend.workspace_bytes() / 2**20:g} MiB")
 for step in range(args.steps):
     start = time.perf_counter()
     loss = F.cross_entropy(model(x), labels)
