@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
+import pytest
 
 import minires as mr
+from minires import backend
 
 
 def random_array(shape, seed=0, dtype=np.float64, layout="contiguous", away_from=None, margin=0.1,
@@ -44,3 +48,23 @@ def random_tensor(shape, seed=0, requires_grad=True, **kwargs) -> mr.Tensor:
 def assert_close(got, want, context: str, atol=1e-12, rtol=1e-12) -> None:
     """np.testing.assert_allclose with the context first (which op, shapes, implementation)."""
     np.testing.assert_allclose(np.asarray(got), np.asarray(want), atol=atol, rtol=rtol, err_msg=context)
+
+
+# ---------------------------------------------------------------- kernel triplets
+
+requires_numba = pytest.mark.skipif(importlib.util.find_spec("numba") is None, reason="numba is not installed")
+requires_cupy = [pytest.mark.gpu, pytest.mark.skipif(not backend.gpu_available(), reason="needs CuPy and a CUDA GPU")]
+IMPLS = [pytest.param("numba", marks=requires_numba), pytest.param("cupy", marks=requires_cupy)]
+DTYPES = [np.float32, np.float64]
+TOL = {np.float32: {"rtol": 1e-5, "atol": 1e-6}, np.float64: {"rtol": 1e-12, "atol": 1e-12}}
+
+
+def run_kernel(module, impl: str, fn_name: str, *args):
+    """Run module.<fn_name>_<impl> on numpy inputs; return numpy outputs (copied from the GPU for cupy)."""
+    fn = getattr(module, f"{fn_name}_{impl}")
+    if impl != "cupy":
+        return fn(*args)
+    import cupy
+
+    out = fn(*[cupy.asarray(a) if isinstance(a, np.ndarray) else a for a in args])
+    return tuple(cupy.asnumpy(o) for o in out) if isinstance(out, tuple) else cupy.asnumpy(out)

@@ -4,20 +4,12 @@ cotangent, and evaluation mode)."""
 
 from __future__ import annotations
 
-import importlib.util
-
 import numpy as np
 import pytest
-from helpers import random_array
+from helpers import DTYPES, IMPLS, TOL, random_array, run_kernel
 
-from minires import backend
 from minires.kernels import batchnorm
 
-requires_numba = pytest.mark.skipif(importlib.util.find_spec("numba") is None, reason="numba is not installed")
-requires_cupy = [pytest.mark.gpu, pytest.mark.skipif(not backend.gpu_available(), reason="needs CuPy and a CUDA GPU")]
-IMPLS = [pytest.param("numba", marks=requires_numba), pytest.param("cupy", marks=requires_cupy)]
-DTYPES = [np.float32, np.float64]
-TOL = {np.float32: {"rtol": 1e-5, "atol": 1e-6}, np.float64: {"rtol": 1e-12, "atol": 1e-12}}
 EPS = 1e-5
 
 # id: (x_shape, layout of x)
@@ -28,15 +20,6 @@ CASES = {
 }
 
 
-def call(impl, fn_name, *args):
-    """Run batchnorm.<fn_name>_<impl> on numpy inputs; return numpy outputs (copied from the GPU for cupy)."""
-    fn = getattr(batchnorm, f"{fn_name}_{impl}")
-    if impl != "cupy":
-        return fn(*args)
-    import cupy
-
-    out = fn(*[cupy.asarray(a) if isinstance(a, np.ndarray) else a for a in args])
-    return tuple(cupy.asnumpy(o) for o in out) if isinstance(out, tuple) else cupy.asnumpy(out)
 
 
 def make_inputs(case, dtype):
@@ -69,13 +52,13 @@ def test_batch_norm_train_forward_and_backward_agree_with_reference(impl, case, 
     context = f"batch_norm[{impl}] vs reference, {case}, {np.dtype(dtype)} {CASES[case][1]}"
 
     want = batchnorm.batch_norm_train_forward_reference(x, gamma, beta, EPS)
-    got = call(impl, "batch_norm_train_forward", x, gamma, beta, EPS)
+    got = run_kernel(batchnorm, impl, "batch_norm_train_forward", x, gamma, beta, EPS)
     for name, g, w in zip(("y", "mean", "invstd"), got, want, strict=True):
         check(g, w, dtype, f"{context}: train forward {name}")
 
     _, mean, invstd = want
     want = batchnorm.batch_norm_backward_reference(gy, x, mean, invstd, gamma)
-    got = call(impl, "batch_norm_backward", gy, x, mean, invstd, gamma)
+    got = run_kernel(batchnorm, impl, "batch_norm_backward", gy, x, mean, invstd, gamma)
     for name, g, w in zip(("gx", "ggamma", "gbeta"), got, want, strict=True):
         check(g, w, dtype, f"{context}: backward {name}")
 
@@ -86,7 +69,7 @@ def test_batch_norm_train_forward_and_backward_agree_with_reference(impl, case, 
 def test_batch_norm_eval_forward_agrees_with_reference(impl, case, dtype):
     x, gamma, beta, _, running_mean, running_var = make_inputs(case, dtype)
     want = batchnorm.batch_norm_eval_forward_reference(x, running_mean, running_var, gamma, beta, EPS)
-    got = call(impl, "batch_norm_eval_forward", x, running_mean, running_var, gamma, beta, EPS)
+    got = run_kernel(batchnorm, impl, "batch_norm_eval_forward", x, running_mean, running_var, gamma, beta, EPS)
     check(got, want, dtype, f"batch_norm eval[{impl}] vs reference, {case}, {np.dtype(dtype)}")
 
 

@@ -3,20 +3,11 @@ PyTorch (F.unfold / F.fold); col2im is the true adjoint of im2col."""
 
 from __future__ import annotations
 
-import importlib.util
-
 import numpy as np
 import pytest
-from helpers import random_array
+from helpers import DTYPES, IMPLS, TOL, random_array, requires_numba, run_kernel
 
-from minires import backend
 from minires.kernels import im2col
-
-requires_numba = pytest.mark.skipif(importlib.util.find_spec("numba") is None, reason="numba is not installed")
-requires_cupy = [pytest.mark.gpu, pytest.mark.skipif(not backend.gpu_available(), reason="needs CuPy and a CUDA GPU")]
-IMPLS = [pytest.param("numba", marks=requires_numba), pytest.param("cupy", marks=requires_cupy)]
-DTYPES = [np.float32, np.float64]
-TOL = {np.float32: {"rtol": 1e-5, "atol": 1e-6}, np.float64: {"rtol": 1e-12, "atol": 1e-12}}
 
 # id: (x_shape, kernel_size, stride, padding, dilation, layout of x)
 CASES = {
@@ -29,14 +20,6 @@ CASES = {
 }
 
 
-def call(impl, fn_name, *args):
-    """Run im2col.<fn_name>_<impl> on numpy inputs and return numpy outputs (copied from the GPU for cupy)."""
-    fn = getattr(im2col, f"{fn_name}_{impl}")
-    if impl != "cupy":
-        return fn(*args)
-    import cupy
-
-    return cupy.asnumpy(fn(*[cupy.asarray(a) if isinstance(a, np.ndarray) else a for a in args]))
 
 
 def col_shape(x_shape, kernel_size, stride, padding, dilation):
@@ -66,7 +49,7 @@ def test_im2col_agrees_with_reference(impl, case, dtype):
     x_shape, kernel_size, stride, padding, dilation, layout = CASES[case]
     x = random_array(x_shape, seed=0, dtype=dtype, layout=layout)
     want = im2col.im2col_reference(x, kernel_size, stride, padding, dilation)
-    got = call(impl, "im2col", x, kernel_size, stride, padding, dilation)
+    got = run_kernel(im2col, impl, "im2col", x, kernel_size, stride, padding, dilation)
     assert got.dtype == dtype, f"im2col[{impl}] {case}: dtype {got.dtype}, want {np.dtype(dtype)}"
     np.testing.assert_allclose(got, want, **TOL[dtype], err_msg=f"im2col[{impl}] vs reference, {case}, x {x_shape} "
                                f"{np.dtype(dtype)} {layout}")
@@ -79,7 +62,7 @@ def test_col2im_agrees_with_reference(impl, case, dtype):
     x_shape, kernel_size, stride, padding, dilation, layout = CASES[case]
     col = random_array(col_shape(*CASES[case][:5]), seed=1, dtype=dtype, layout=layout)
     want = im2col.col2im_reference(col, x_shape, kernel_size, stride, padding, dilation)
-    got = call(impl, "col2im", col, x_shape, kernel_size, stride, padding, dilation)
+    got = run_kernel(im2col, impl, "col2im", col, x_shape, kernel_size, stride, padding, dilation)
     assert got.dtype == dtype, f"col2im[{impl}] {case}: dtype {got.dtype}, want {np.dtype(dtype)}"
     np.testing.assert_allclose(got, want, **TOL[dtype], err_msg=f"col2im[{impl}] vs reference, {case}, x {x_shape} "
                                f"{np.dtype(dtype)} {layout}")
@@ -92,8 +75,8 @@ def test_col2im_is_the_adjoint_of_im2col(impl, case):
     x_shape, kernel_size, stride, padding, dilation, _ = CASES[case]
     x = random_array(x_shape, seed=2)
     c = random_array(col_shape(*CASES[case][:5]), seed=3)
-    left = np.vdot(call(impl, "im2col", x, kernel_size, stride, padding, dilation), c)
-    right = np.vdot(x, call(impl, "col2im", c, x_shape, kernel_size, stride, padding, dilation))
+    left = np.vdot(run_kernel(im2col, impl, "im2col", x, kernel_size, stride, padding, dilation), c)
+    right = np.vdot(x, run_kernel(im2col, impl, "col2im", c, x_shape, kernel_size, stride, padding, dilation))
     np.testing.assert_allclose(left, right, rtol=1e-12, err_msg=f"<im2col(x), c> vs <x, col2im(c)> [{impl}], {case}")
 
 

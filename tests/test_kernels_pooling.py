@@ -3,20 +3,11 @@ PyTorch (F.max_pool2d with indices, F.avg_pool2d, the mean over H, W), values an
 
 from __future__ import annotations
 
-import importlib.util
-
 import numpy as np
 import pytest
-from helpers import random_array
+from helpers import DTYPES, IMPLS, TOL, random_array, requires_numba, run_kernel
 
-from minires import backend
 from minires.kernels import pooling
-
-requires_numba = pytest.mark.skipif(importlib.util.find_spec("numba") is None, reason="numba is not installed")
-requires_cupy = [pytest.mark.gpu, pytest.mark.skipif(not backend.gpu_available(), reason="needs CuPy and a CUDA GPU")]
-IMPLS = [pytest.param("numba", marks=requires_numba), pytest.param("cupy", marks=requires_cupy)]
-DTYPES = [np.float32, np.float64]
-TOL = {np.float32: {"rtol": 1e-5, "atol": 1e-6}, np.float64: {"rtol": 1e-12, "atol": 1e-12}}
 
 # id: (x_shape, kernel_size, stride, padding, layout of x)
 CASES = {
@@ -27,15 +18,6 @@ CASES = {
 }
 
 
-def call(impl, fn_name, *args):
-    """Run pooling.<fn_name>_<impl> on numpy inputs; return numpy outputs (copied from the GPU for cupy)."""
-    fn = getattr(pooling, f"{fn_name}_{impl}")
-    if impl != "cupy":
-        return fn(*args)
-    import cupy
-
-    out = fn(*[cupy.asarray(a) if isinstance(a, np.ndarray) else a for a in args])
-    return tuple(cupy.asnumpy(o) for o in out) if isinstance(out, tuple) else cupy.asnumpy(out)
 
 
 def output_shape(case):
@@ -61,13 +43,13 @@ def test_max_pool2d_agrees_with_reference(impl, case, dtype):
     context = f"max_pool2d[{impl}] vs reference, {case}, x {x_shape} {np.dtype(dtype)} {layout}"
 
     y_want, argmax_want = pooling.max_pool2d_forward_reference(x, kernel_size, stride, padding)
-    y, argmax = call(impl, "max_pool2d_forward", x, kernel_size, stride, padding)
+    y, argmax = run_kernel(pooling, impl, "max_pool2d_forward", x, kernel_size, stride, padding)
     check(y, y_want, dtype, context + ": y")
     np.testing.assert_array_equal(argmax, argmax_want, err_msg=context + ": argmax")
     assert argmax.dtype == np.int64, f"{context}: argmax dtype {argmax.dtype}, want int64"
 
     gx_want = pooling.max_pool2d_backward_reference(gy, argmax_want, x_shape, kernel_size, stride, padding)
-    gx = call(impl, "max_pool2d_backward", gy, argmax_want, x_shape, kernel_size, stride, padding)
+    gx = run_kernel(pooling, impl, "max_pool2d_backward", gy, argmax_want, x_shape, kernel_size, stride, padding)
     check(gx, gx_want, dtype, context + ": gx")
 
 
@@ -81,9 +63,9 @@ def test_avg_pool2d_agrees_with_reference(impl, case, dtype):
     context = f"avg_pool2d[{impl}] vs reference, {case}, x {x_shape} {np.dtype(dtype)} {layout}"
 
     want = pooling.avg_pool2d_forward_reference(x, kernel_size, stride, padding)
-    check(call(impl, "avg_pool2d_forward", x, kernel_size, stride, padding), want, dtype, context + ": y")
+    check(run_kernel(pooling, impl, "avg_pool2d_forward", x, kernel_size, stride, padding), want, dtype, context + ": y")
     want = pooling.avg_pool2d_backward_reference(gy, x_shape, kernel_size, stride, padding)
-    check(call(impl, "avg_pool2d_backward", gy, x_shape, kernel_size, stride, padding), want, dtype, context + ": gx")
+    check(run_kernel(pooling, impl, "avg_pool2d_backward", gy, x_shape, kernel_size, stride, padding), want, dtype, context + ": gx")
 
 
 @pytest.mark.parametrize("impl", IMPLS)
@@ -92,9 +74,9 @@ def test_global_avg_pool2d_agrees_with_reference(impl, dtype):
     x = random_array((2, 3, 7, 9), seed=0, dtype=dtype, layout="transposed")
     gy = random_array((2, 3), seed=1, dtype=dtype)
     context = f"global_avg_pool2d[{impl}] vs reference, x (2, 3, 7, 9) {np.dtype(dtype)}"
-    check(call(impl, "global_avg_pool2d_forward", x), pooling.global_avg_pool2d_forward_reference(x), dtype,
+    check(run_kernel(pooling, impl, "global_avg_pool2d_forward", x), pooling.global_avg_pool2d_forward_reference(x), dtype,
           context + ": y")
-    check(call(impl, "global_avg_pool2d_backward", gy, x.shape),
+    check(run_kernel(pooling, impl, "global_avg_pool2d_backward", gy, x.shape),
           pooling.global_avg_pool2d_backward_reference(gy, x.shape), dtype, context + ": gx")
 
 
@@ -102,7 +84,7 @@ def test_global_avg_pool2d_agrees_with_reference(impl, dtype):
 def test_max_pool2d_ties_go_to_the_first_maximum_and_nan_wins(impl):
     x = np.ones((1, 1, 4, 4))
     x[0, 0, 3, 3] = np.nan
-    y, argmax = call(impl, "max_pool2d_forward", x, (2, 2), (2, 2), (0, 0))
+    y, argmax = run_kernel(pooling, impl, "max_pool2d_forward", x, (2, 2), (2, 2), (0, 0))
     np.testing.assert_array_equal(argmax[0, 0], [[0, 2], [8, 15]], err_msg=f"max_pool2d[{impl}]: tie or NaN index")
     np.testing.assert_array_equal(y[0, 0], [[1, 1], [1, np.nan]], err_msg=f"max_pool2d[{impl}]: values")
 
