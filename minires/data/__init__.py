@@ -1,4 +1,9 @@
-"""Data: CIFAR-10, a DataLoader, and batch augmentation (minires.data.transforms)."""
+"""Data: CIFAR-10 (download, md5 check, validation), a DataLoader, and batch transforms.
+
+    from minires.data import CIFAR10, DataLoader, transforms
+    train = CIFAR10("./data", train=True, download=True, transform=transforms.train_transform())
+    loader = DataLoader(train, batch_size=128, shuffle=True, drop_last=True)
+"""
 
 from . import transforms
 from .cifar import CIFAR10
