@@ -40,11 +40,8 @@ class LRScheduler:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        for group, lr in zip(self.optimizer.param_groups, self.get_lrs_now()):
-            group["lr"] = lr
-
-    def get_lrs_now(self) -> list[float]:
-        return [self.lr_at(base, self.last_epoch) for base in self.base_lrs]
+        for group, base_lr in zip(self.optimizer.param_groups, self.base_lrs):
+            group["lr"] = self.lr_at(base_lr, self.last_epoch)
 
 
 class StepLR(LRScheduler):

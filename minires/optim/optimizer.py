@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import backend
 from ..tensor import Tensor
 
 
@@ -110,7 +111,5 @@ def _like(value: Any, p: Tensor) -> Any:
         return value
     array = value.astype(p.dtype)
     if p.device == "cuda":
-        from .. import backend
-
         array = backend.cupy_module().asarray(array)
     return array
