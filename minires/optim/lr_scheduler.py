@@ -29,6 +29,9 @@ class LRScheduler:
 
     def step(self) -> None:
         self.last_epoch += 1
+        self._write_lrs()
+
+    def _write_lrs(self) -> None:
         for group, base_lr in zip(self.optimizer.param_groups, self.base_lrs):
             group["lr"] = self.lr_at(base_lr, self.last_epoch)
 
@@ -40,8 +43,7 @@ class LRScheduler:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        for group, base_lr in zip(self.optimizer.param_groups, self.base_lrs):
-            group["lr"] = self.lr_at(base_lr, self.last_epoch)
+        self._write_lrs()
 
 
 class StepLR(LRScheduler):
