@@ -3,7 +3,7 @@
     python examples/train_cifar.py                              # ResNet-20, the laptop recipe
     python examples/train_cifar.py --data ../shared/data --epochs 30
     python examples/train_cifar.py --resume                     # continue a killed run
-    python examples/train_cifar.py --epochs 182 --schedule multistep --warmup-epochs 0   # the paper's recipe
+    python examples/train_cifar.py --epochs 182 --schedule multistep --warmup-epochs 0 --weight-decay 1e-4  # the paper's
 
 Every epoch prints one line (train and test loss/accuracy, time, images/s), saves a
 checkpoint (model with its BatchNorm buffers, optimizer, scheduler, epoch, RNG state),

@@ -1,4 +1,4 @@
-"""Max, average and global average pooling, forward and backward. Taught in docs/pooling.md.
+"""Max, average and global average pooling, forward and backward. Taught in docs/pooling_relu.md.
 
 Notation (the same letters in every kernel file):
     N  batch size            C  channels              H, W    input height, width

@@ -27,9 +27,10 @@ class Function:
     Set by `minires.tensor.apply` when the output needs a gradient:
       inputs            the input Tensors (so backward can pass gradients on)
       needs_input_grad  one bool per input; backward may skip the others
-      generation        1 + the largest generation among the inputs' creators,
-                        so processing in decreasing generation visits every
-                        consumer of a tensor before the tensor's creator
+      generation        the largest generation among the inputs (a leaf has 0, an
+                        op's output 1 + its op's), so processing in decreasing
+                        generation visits every consumer of a tensor before the
+                        tensor's creator
     """
 
     inputs: tuple = ()

@@ -1,8 +1,9 @@
 """The ResNet family of He et al. (2015), "Deep Residual Learning for Image Recognition".
 
 A residual block computes y = relu(F(x) + shortcut(x)). Because the shortcut is (close
-to) the identity, dL/dx = dL/dy * (1 + dF/dx): the gradient reaches early layers
-through the "1" even when dF/dx is small, which is what lets 110 layers train.
+to) the identity, dL/dx = dL/dy * (1 + dF/dx) wherever the sum is positive (the relu
+passes it there): the gradient reaches early layers through the "1" even when dF/dx is
+small, which is what lets 110 layers train.
 
     BasicBlock   F = conv3x3 -> BN -> relu -> conv3x3 -> BN                 (expansion 1)
     Bottleneck   F = conv1x1 -> BN -> relu -> conv3x3 -> BN -> relu -> conv1x1 -> BN
