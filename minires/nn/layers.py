@@ -14,11 +14,8 @@ from ..creation import ones, zeros
 from ..tensor import Tensor
 from . import functional as F
 from . import init
+from .functional import _pair
 from .module import Module, Parameter
-
-
-def _pair(v) -> tuple[int, int]:
-    return (v, v) if isinstance(v, int) else tuple(v)
 
 
 class Linear(Module):
@@ -50,8 +47,10 @@ class Conv2d(Module):
             raise ValueError(f"Conv2d: groups={groups} must divide in_channels={in_channels} and "
                              f"out_channels={out_channels}")
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
-        self.kernel_size, self.stride = _pair(kernel_size), _pair(stride)
-        self.padding, self.dilation = _pair(padding), _pair(dilation)
+        # checked here, so a wrong setting fails when the layer is built, not at its first call
+        self.kernel_size, self.stride = _pair(kernel_size, "kernel_size", "Conv2d"), _pair(stride, "stride", "Conv2d")
+        self.padding = _pair(padding, "padding", "Conv2d", minimum=0)
+        self.dilation = _pair(dilation, "dilation", "Conv2d")
         self.weight = Parameter(zeros(out_channels, in_channels // groups, *self.kernel_size, dtype=dtype))
         self.bias = Parameter(zeros(out_channels, dtype=dtype)) if bias else None
         init.default_uniform_(self.weight, self.bias)
