@@ -111,9 +111,9 @@ def kernel(module: ModuleType, name: str, x: Any) -> Callable:
 
 # The im2col column buffer of a convolution is C*KH*KW*OH*OW numbers per image; for a
 # big batch that can be gigabytes. Convolutions work through the batch in chunks whose
-# column buffer stays under this limit (MINIRES_WORKSPACE_MB, default 8 MiB: small
+# column buffer stays under this limit (MINIRES_WORKSPACE_MB, default 4 MiB: small
 # enough to stay in the CPU's cache between im2col and the matrix product).
-_workspace_bytes = int(float(os.environ.get("MINIRES_WORKSPACE_MB", "8")) * 2**20)
+_workspace_bytes = int(float(os.environ.get("MINIRES_WORKSPACE_MB", "4")) * 2**20)
 
 
 def workspace_bytes() -> int:

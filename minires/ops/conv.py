@@ -26,7 +26,7 @@ gcol + col2im, so backward takes it whenever the stride is 1; col2im covers the 
 
 Memory and speed. The column buffer is KH*KW times bigger than x, so it is built for a
 few images at a time: each chunk's columns (at most `backend.workspace_bytes()`,
-default 8 MiB) are still in the CPU's cache when the matrix product reads them, and
+default 4 MiB) are still in the CPU's cache when the matrix product reads them, and
 backward rebuilds them chunk by chunk instead of keeping them. Measured on a 2-core
 machine, this was faster than one whole-batch buffer kept for backward (fresh
 memory costs page faults and cache misses; rebuilding a chunk in cache is cheap), and
