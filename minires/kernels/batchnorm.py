@@ -31,12 +31,7 @@ import math
 import numpy as np
 
 from . import _cuda
-
-try:
-    from numba import njit, prange
-except ImportError:  # numba missing: the loops stay plain Python (backend then picks the reference)
-    njit = None
-    prange = range
+from ._jit import parallel_jit, prange
 
 
 def _per_channel(v):
@@ -259,11 +254,6 @@ def batch_norm_backward_cupy(gy, x, mean, invstd, gamma):
 
 # Jit the loops last, so the plain Python functions above are what a reader (and pdb) sees.
 # With NUMBA_DISABLE_JIT=1, njit returns the function unchanged and prange acts as range.
-if njit is not None:
-    _batch_norm_train_forward_jit = njit(parallel=True, cache=True)(_batch_norm_train_forward_loops)
-    _batch_norm_eval_forward_jit = njit(parallel=True, cache=True)(_batch_norm_eval_forward_loops)
-    _batch_norm_backward_jit = njit(parallel=True, cache=True)(_batch_norm_backward_loops)
-else:
-    _batch_norm_train_forward_jit = _batch_norm_train_forward_loops
-    _batch_norm_eval_forward_jit = _batch_norm_eval_forward_loops
-    _batch_norm_backward_jit = _batch_norm_backward_loops
+_batch_norm_train_forward_jit = parallel_jit(_batch_norm_train_forward_loops)
+_batch_norm_eval_forward_jit = parallel_jit(_batch_norm_eval_forward_loops)
+_batch_norm_backward_jit = parallel_jit(_batch_norm_backward_loops)

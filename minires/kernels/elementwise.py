@@ -15,12 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
-try:
-    from numba import njit, prange
-except ImportError:  # the reference still works without numba
-    njit, prange = None, range
-
 from ._cuda import elementwise
+from ._jit import parallel_jit, prange
 
 # ---------------------------------------------------------------- NumPy reference
 
@@ -97,7 +93,6 @@ def add_forward_cupy(a, b):
 
 
 # jitted here, at the bottom, so the loops above stay plain functions for reading and pdb
-if njit is not None:
-    _relu_forward_jit = njit(parallel=True, cache=True)(_relu_forward_loops)
-    _relu_backward_jit = njit(parallel=True, cache=True)(_relu_backward_loops)
-    _add_jit = njit(parallel=True, cache=True)(_add_loops)
+_relu_forward_jit = parallel_jit(_relu_forward_loops)
+_relu_backward_jit = parallel_jit(_relu_backward_loops)
+_add_jit = parallel_jit(_add_loops)

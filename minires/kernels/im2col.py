@@ -42,12 +42,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _cuda
-
-try:
-    from numba import njit, prange
-except ImportError:  # numba missing: the loops stay plain Python (backend then picks the reference)
-    njit = None
-    prange = range
+from ._jit import parallel_jit, prange
 
 
 def conv_output_size(H, W, kernel_size, stride, padding, dilation) -> tuple[int, int]:
@@ -329,9 +324,5 @@ def col2im_cupy(col, x_shape, kernel_size, stride, padding, dilation):
 
 # Jit the loops last, so the plain Python functions above are what a reader (and pdb) sees.
 # With NUMBA_DISABLE_JIT=1, njit returns the function unchanged and prange acts as range.
-if njit is not None:
-    _im2col_jit = njit(parallel=True, cache=True)(_im2col_loops)
-    _col2im_jit = njit(parallel=True, cache=True)(_col2im_loops)
-else:
-    _im2col_jit = _im2col_loops
-    _col2im_jit = _col2im_loops
+_im2col_jit = parallel_jit(_im2col_loops)
+_col2im_jit = parallel_jit(_col2im_loops)

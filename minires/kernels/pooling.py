@@ -37,13 +37,8 @@ from __future__ import annotations
 import numpy as np
 
 from . import _cuda
+from ._jit import parallel_jit, prange
 from .im2col import conv_output_size, hit_table
-
-try:
-    from numba import njit, prange
-except ImportError:  # numba missing: the loops stay plain Python (backend then picks the reference)
-    njit = None
-    prange = range
 
 
 def pool_output_size(H, W, kernel_size, stride, padding) -> tuple[int, int]:
@@ -559,17 +554,9 @@ def global_avg_pool2d_backward_cupy(gy, x_shape):
 
 # Jit the loops last, so the plain Python functions above are what a reader (and pdb) sees.
 # With NUMBA_DISABLE_JIT=1, njit returns the function unchanged and prange acts as range.
-if njit is not None:
-    _max_pool2d_forward_jit = njit(parallel=True, cache=True)(_max_pool2d_forward_loops)
-    _max_pool2d_backward_jit = njit(parallel=True, cache=True)(_max_pool2d_backward_loops)
-    _avg_pool2d_forward_jit = njit(parallel=True, cache=True)(_avg_pool2d_forward_loops)
-    _avg_pool2d_backward_jit = njit(parallel=True, cache=True)(_avg_pool2d_backward_loops)
-    _global_avg_pool2d_forward_jit = njit(parallel=True, cache=True)(_global_avg_pool2d_forward_loops)
-    _global_avg_pool2d_backward_jit = njit(parallel=True, cache=True)(_global_avg_pool2d_backward_loops)
-else:
-    _max_pool2d_forward_jit = _max_pool2d_forward_loops
-    _max_pool2d_backward_jit = _max_pool2d_backward_loops
-    _avg_pool2d_forward_jit = _avg_pool2d_forward_loops
-    _avg_pool2d_backward_jit = _avg_pool2d_backward_loops
-    _global_avg_pool2d_forward_jit = _global_avg_pool2d_forward_loops
-    _global_avg_pool2d_backward_jit = _global_avg_pool2d_backward_loops
+_max_pool2d_forward_jit = parallel_jit(_max_pool2d_forward_loops)
+_max_pool2d_backward_jit = parallel_jit(_max_pool2d_backward_loops)
+_avg_pool2d_forward_jit = parallel_jit(_avg_pool2d_forward_loops)
+_avg_pool2d_backward_jit = parallel_jit(_avg_pool2d_backward_loops)
+_global_avg_pool2d_forward_jit = parallel_jit(_global_avg_pool2d_forward_loops)
+_global_avg_pool2d_backward_jit = parallel_jit(_global_avg_pool2d_backward_loops)
