@@ -22,7 +22,7 @@ os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
 import numpy as np
 from tqdm import tqdm
-from train_cifar import build_model  # examples/ is on sys.path when this file runs as a script
+from train_cifar import build_model, subset  # examples/ is on sys.path when this file runs as a script
 
 import minires as mr
 import minires.nn.functional as F
@@ -51,8 +51,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def relabel(dataset: CIFAR10, n: int | None) -> CIFAR10:
     """Keep the first n images and map the 10 classes to vehicle (0) / animal (1)."""
-    if n is not None:
-        dataset.data, dataset.targets = dataset.data[:n], dataset.targets[:n]
+    dataset = subset(dataset, n)
     dataset.targets = np.where(np.isin(dataset.targets, VEHICLES), 0, 1).astype(np.int64)
     dataset.classes = NEW_CLASSES
     return dataset
