@@ -68,13 +68,15 @@ def test_gradcheck(name, kernels):
     assert mr.gradcheck(fn, *inputs, name=f"{name}[{kernels}]")
 
 
-def test_conv_in_chunks_matches_one_chunk(kernels):
-    """A tiny workspace forces one image per chunk; the result must not change."""
+def test_conv_in_chunks_matches_one_chunk(kernels, monkeypatch):
+    """One thread and a big workspace make one chunk; a tiny workspace forces one image
+    per chunk, the chunks running side by side on the CPU threads: the results must agree."""
     x, w, b = random_tensor((3, 2, 5, 5)), random_tensor((4, 2, 3, 3), seed=1), random_tensor((4,), seed=2)
     gy = random_array((3, 4, 3, 3), seed=3)
     results, default_limit = [], backend.workspace_bytes()
-    for limit in (2**30, 1):
+    for limit, cpu_threads in ((2**30, "1"), (1, "2")):
         backend.set_workspace_bytes(limit)
+        monkeypatch.setenv("MINIRES_THREADS", cpu_threads)
         try:
             for t in (x, w, b):
                 t.zero_grad()

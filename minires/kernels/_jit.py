@@ -1,7 +1,9 @@
 """Jitting the kernel loops, in one place.
 
 Each kernel file writes its loops as plain Python functions and, at the bottom, turns
-them into parallel machine code with `parallel_jit(loops)`. With NUMBA_DISABLE_JIT=1,
+them into parallel machine code with `parallel_jit(loops)` -- or, for the im2col
+family, whose callers already run one chunk per core (minires/threads.py), into
+one-thread code with `serial_jit(loops)`. With NUMBA_DISABLE_JIT=1,
 numba hands the plain function back (and `prange` acts as `range`), so pdb steps
 straight into the loops; without numba at all the loops stay plain Python too (and
 backend.kernel picks the NumPy reference anyway).
@@ -16,10 +18,25 @@ try:
 except ImportError:  # numba missing
     njit, prange = None, range
 
-__all__ = ["parallel_jit", "prange"]
+__all__ = ["parallel_jit", "prange", "serial_jit"]
 
 
-def parallel_jit(loops: Callable) -> Callable:
+def parallel_jit(loops: Callable, reassociate_sums: bool = False) -> Callable:
     """numba.njit(parallel=True, cache=True)(loops), or loops itself without numba.
-    No fastmath: the results must match the reference."""
-    return loops if njit is None else njit(parallel=True, cache=True)(loops)
+
+    No fastmath, so the loops do the reference's floating-point operations, with one
+    exception on request: reassociate_sums=True (LLVM's `reassoc` flag alone) lets a
+    running sum such as `total += x[i]` be split over the SIMD lanes and added up at
+    the end. Without it, each addition waits for the one before, and batch norm's
+    float64 channel sums ran 1.5-2x slower. The sums then differ from the reference's
+    in their last bits only; NaN and infinity keep their meaning."""
+    if njit is None:
+        return loops
+    return njit(parallel=True, cache=True, fastmath={"reassoc"} if reassociate_sums else False)(loops)
+
+
+def serial_jit(loops: Callable) -> Callable:
+    """numba.njit(nogil=True, cache=True)(loops), or loops itself without numba: one
+    thread, with the GIL released, for kernels that minires.threads runs side by side
+    on chunks of a batch (a `prange` in such loops acts as `range`)."""
+    return loops if njit is None else njit(nogil=True, cache=True)(loops)

@@ -254,6 +254,7 @@ def batch_norm_backward_cupy(gy, x, mean, invstd, gamma):
 
 # Jit the loops last, so the plain Python functions above are what a reader (and pdb) sees.
 # With NUMBA_DISABLE_JIT=1, njit returns the function unchanged and prange acts as range.
-_batch_norm_train_forward_jit = parallel_jit(_batch_norm_train_forward_loops)
+# The channel sums may be reassociated into SIMD lanes (see kernels/_jit.py).
+_batch_norm_train_forward_jit = parallel_jit(_batch_norm_train_forward_loops, reassociate_sums=True)
 _batch_norm_eval_forward_jit = parallel_jit(_batch_norm_eval_forward_loops)
-_batch_norm_backward_jit = parallel_jit(_batch_norm_backward_loops)
+_batch_norm_backward_jit = parallel_jit(_batch_norm_backward_loops, reassociate_sums=True)

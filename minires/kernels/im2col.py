@@ -42,7 +42,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _cuda
-from ._jit import parallel_jit, prange
+from ._jit import serial_jit
 
 
 def conv_output_size(H, W, kernel_size, stride, padding, dilation) -> tuple[int, int]:
@@ -137,13 +137,13 @@ def col2im_reference(col, x_shape, kernel_size, stride, padding, dilation):
 def _im2col_loops(x, col, SH, SW, PH, PW, DH, DW):
     """x: (N, C, H, W) contiguous; col: (C, KH, KW, N, OH, OW), written in full.
 
-    Optimizations: the parallel loop runs over the C*KH*KW rows of col, so each
-    iteration writes one contiguous row (N*OH*OW entries) and no two iterations touch
-    the same cell; the innermost loop walks ow, along a row of x.
+    Optimizations: the outer loop runs over the C*KH*KW rows of col, so each
+    iteration writes one contiguous row (N*OH*OW entries); the innermost loop walks ow,
+    along a row of x. One thread: ops/conv.py runs one chunk of the batch per core.
     """
     N, C, H, W = x.shape
     KH, KW, OH, OW = col.shape[1], col.shape[2], col.shape[4], col.shape[5]
-    for row in prange(C * KH * KW):  # row = (c, i, j) flattened
+    for row in range(C * KH * KW):  # row = (c, i, j) flattened
         c = row // (KH * KW)
         i = row // KW % KH
         j = row % KW
@@ -183,12 +183,12 @@ def _col2im_loops(col, x, oh_hits, ow_hits):
 
     Gather: pixel (n, c, h, w) was copied into col by kernel offset (i, j) at output
     position (oh, ow) = (oh_hits[h, i], ow_hits[w, j]) when both are >= 0; the pixel sums
-    those entries. Optimizations: the parallel loop runs over the N*C image planes, each
-    owned by one iteration; the hit tables are precomputed, so no division in the loop.
+    those entries. Optimizations: the hit tables are precomputed, so no division in the
+    loop. One thread: ops/conv.py runs one chunk of the batch per core.
     """
     C, KH, KW, N = col.shape[:4]
     H, W = x.shape[2], x.shape[3]
-    for plane in prange(N * C):  # plane = (n, c) flattened
+    for plane in range(N * C):  # plane = (n, c) flattened
         n = plane // C
         c = plane % C
         for h in range(H):
@@ -208,7 +208,7 @@ def _col2im_loops(col, x, oh_hits, ow_hits):
 
 
 def im2col_numba(x, kernel_size, stride, padding, dilation):
-    """im2col_reference, as parallel loops.   x: (N, C, H, W) -> col: (C*KH*KW, N*OH*OW)"""
+    """im2col_reference, as compiled loops.   x: (N, C, H, W) -> col: (C*KH*KW, N*OH*OW)"""
     N, C, H, W = x.shape
     KH, KW = kernel_size
     OH, OW = conv_output_size(H, W, kernel_size, stride, padding, dilation)
@@ -218,7 +218,7 @@ def im2col_numba(x, kernel_size, stride, padding, dilation):
 
 
 def col2im_numba(col, x_shape, kernel_size, stride, padding, dilation):
-    """col2im_reference, as parallel gather loops.   col: (C*KH*KW, N*OH*OW) -> x: (N, C, H, W)"""
+    """col2im_reference, as compiled gather loops.   col: (C*KH*KW, N*OH*OW) -> x: (N, C, H, W)"""
     N, C, H, W = x_shape
     KH, KW = kernel_size
     OH, OW = conv_output_size(H, W, kernel_size, stride, padding, dilation)
@@ -323,6 +323,7 @@ def col2im_cupy(col, x_shape, kernel_size, stride, padding, dilation):
 
 
 # Jit the loops last, so the plain Python functions above are what a reader (and pdb) sees.
-# With NUMBA_DISABLE_JIT=1, njit returns the function unchanged and prange acts as range.
-_im2col_jit = parallel_jit(_im2col_loops)
-_col2im_jit = parallel_jit(_col2im_loops)
+# With NUMBA_DISABLE_JIT=1, njit returns the function unchanged. One thread and no GIL
+# (serial_jit): the convolution already runs one chunk per core, side by side.
+_im2col_jit = serial_jit(_im2col_loops)
+_col2im_jit = serial_jit(_col2im_loops)

@@ -30,31 +30,24 @@ default 4 MiB) are still in the CPU's cache when the matrix product reads them, 
 backward rebuilds them chunk by chunk instead of keeping them. Measured on a 2-core
 machine, this was faster than one whole-batch buffer kept for backward (fresh
 memory costs page faults and cache misses; rebuilding a chunk in cache is cheap), and
-the memory a convolution needs stays bounded whatever the batch size.
+the memory a convolution needs stays bounded whatever the batch size. On the CPU the
+chunks run side by side, one per core (minires/threads.py), each with its own im2col
+and its own one-thread matrix product.
 """
 
 from __future__ import annotations
 
-from .. import backend
+from .. import backend, threads
 from ..kernels import im2col as im2col_kernels
 from .function import Array, Function
 
 
-def batch_chunks(n_images: int, bytes_per_image: int, limit: int) -> list[tuple[int, int]]:
-    """[(start, stop), ...] covering range(n_images), each chunk under `limit` bytes
-    (but never less than one image).
-
-    >>> batch_chunks(10, 100, 350)
-    [(0, 3), (3, 6), (6, 9), (9, 10)]
-    """
-    per_chunk = max(1, limit // max(bytes_per_image, 1))
-    return [(start, min(start + per_chunk, n_images)) for start in range(0, n_images, per_chunk)]
-
-
 def column_chunks(n: int, patch_size: int, out_positions: int, itemsize: int) -> list[tuple[int, int]]:
     """Chunks of images whose columns, patch_size (C*KH*KW) x out_positions (OH*OW) each,
-    fit in the workspace."""
-    return batch_chunks(n, patch_size * out_positions * itemsize, backend.workspace_bytes())
+    fit in the workspace; as many as a multiple of the CPU threads, so each thread gets
+    an equal share (never less than one image per chunk)."""
+    images_per_chunk = backend.workspace_bytes() // max(1, patch_size * out_positions * itemsize)
+    return threads.balanced_chunks(n, images_per_chunk)
 
 
 def conv2d_forward(x: Array, w: Array, stride: tuple[int, int], padding: tuple[int, int],
@@ -67,10 +60,13 @@ def conv2d_forward(x: Array, w: Array, stride: tuple[int, int], padding: tuple[i
     im2col = backend.kernel(im2col_kernels, "im2col", x)
     w_g = w.reshape(groups, c_out // groups, c_g * kh * kw)
     y = xp.empty((n, c_out, oh, ow), dtype=x.dtype)
-    for start, stop in column_chunks(n, c * kh * kw, oh * ow, x.itemsize):
+
+    def one_chunk(start: int, stop: int) -> None:
         col = im2col(x[start:stop], (kh, kw), stride, padding, dilation).reshape(groups, c_g * kh * kw, -1)
         y_g = w_g @ col  # (G, C_out/G, L)
         y[start:stop] = y_g.reshape(c_out, stop - start, oh, ow).transpose(1, 0, 2, 3)
+
+    threads.map_chunks(one_chunk, column_chunks(n, c * kh * kw, oh * ow, x.itemsize), x)
     return y
 
 
@@ -110,20 +106,22 @@ class Conv2d(Function):
 
     def _weight_gradient(self, gy: Array) -> Array:
         """gw = gy @ col^T summed over chunks, with col rebuilt per chunk (see the module docstring)."""
-        xp = backend.array_module(gy)
         n, c = self.x.shape[:2]
         c_out, c_g, kh, kw = self.w.shape
         g = self.groups
         im2col = backend.kernel(im2col_kernels, "im2col", self.x)
-        # accumulated transposed, (G, K, C_out/G): BLAS is ~2x faster computing col @ gy^T
-        # than gy @ col^T when C_out is small (measured, ResNet-20 shapes)
-        gw_t = xp.zeros((g, c_g * kh * kw, c_out // g), dtype=gy.dtype)
-        for start, stop in column_chunks(n, c * kh * kw, gy.shape[2] * gy.shape[3], gy.itemsize):
+
+        def one_chunk(start: int, stop: int) -> Array:
             col = im2col(self.x[start:stop], (kh, kw), self.stride, self.padding, self.dilation)
             col = col.reshape(g, c_g * kh * kw, -1)  # (G, K, L)
             # gy chunk (n, C_out, OH, OW) -> (C_out, n*OH*OW) -> (G, C_out/G, L)
             gy_g = gy[start:stop].transpose(1, 0, 2, 3).reshape(g, c_out // g, -1)
-            gw_t += col @ gy_g.transpose(0, 2, 1)  # gw^T = col @ gy^T
+            # transposed, (G, K, C_out/G): BLAS is ~2x faster computing col @ gy^T than
+            # gy @ col^T when C_out is small (measured, ResNet-20 shapes)
+            return col @ gy_g.transpose(0, 2, 1)  # gw^T = col @ gy^T
+
+        chunks = column_chunks(n, c * kh * kw, gy.shape[2] * gy.shape[3], gy.itemsize)
+        gw_t = sum(threads.map_chunks(one_chunk, chunks, gy))  # summed in chunk order: the same every run
         return gw_t.transpose(0, 2, 1).reshape(self.w.shape)
 
     def _input_gradient(self, gy: Array) -> Array:
@@ -144,9 +142,12 @@ class Conv2d(Function):
         col2im = backend.kernel(im2col_kernels, "col2im", gy)
         w_g = self.w.reshape(g, c_out // g, c_g * kh * kw)
         gx = xp.empty(self.x.shape, dtype=gy.dtype)
-        for start, stop in column_chunks(n, c * kh * kw, gy.shape[2] * gy.shape[3], gy.itemsize):
+
+        def one_chunk(start: int, stop: int) -> None:
             gy_g = gy[start:stop].transpose(1, 0, 2, 3).reshape(g, c_out // g, -1)
             gcol = (w_g.transpose(0, 2, 1) @ gy_g).reshape(c * kh * kw, -1)  # gcol = w^T @ gy
             gx[start:stop] = col2im(gcol, (stop - start, c, h, wd), (kh, kw), self.stride, self.padding,
                                     self.dilation)
+
+        threads.map_chunks(one_chunk, column_chunks(n, c * kh * kw, gy.shape[2] * gy.shape[3], gy.itemsize), gy)
         return gx

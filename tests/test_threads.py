@@ -1,0 +1,84 @@
+"""minires.threads: chunks of a batch on all CPU cores, and the convolution built on it."""
+
+from __future__ import annotations
+
+import threading
+from itertools import pairwise
+
+import numpy as np
+import pytest
+from helpers import assert_close, random_tensor
+
+import minires.nn.functional as F
+from minires import backend, threads
+
+
+@pytest.mark.parametrize("n_items, max_per_chunk, parts", [(128, 7, 2), (128, 21, 2), (3, 100, 2), (5, 1, 2),
+                                                            (1, 4, 2), (10, 3, 1), (127, 6, 4)])
+def test_balanced_chunks_cover_the_batch_in_equal_shares(n_items, max_per_chunk, parts):
+    chunks = threads.balanced_chunks(n_items, max_per_chunk, parts)
+    assert chunks[0][0] == 0 and chunks[-1][1] == n_items
+    assert all(stop == next_start for (_, stop), (next_start, _) in pairwise(chunks)), chunks
+    sizes = [stop - start for start, stop in chunks]
+    assert min(sizes) >= 1 and max(sizes) <= max(max_per_chunk, 1) and max(sizes) - min(sizes) <= 1, sizes
+    assert len(chunks) % parts == 0 or len(chunks) == n_items, (len(chunks), parts)
+
+
+def test_map_chunks_runs_on_the_workers_and_keeps_chunk_order(monkeypatch):
+    monkeypatch.setenv("MINIRES_THREADS", "2")
+    chunks = threads.balanced_chunks(20, 3, parts=2)
+    seen_threads = set()
+
+    def record(start, stop):
+        seen_threads.add(threading.current_thread().name)
+        return (start, stop)
+
+    assert threads.map_chunks(record, chunks, np.zeros(1)) == chunks
+    assert all(name.startswith("minires") for name in seen_threads), seen_threads
+
+
+def test_map_chunks_runs_in_turn_for_one_chunk_one_thread_or_inside_a_worker(monkeypatch):
+    here = threading.current_thread().name
+    names = threads.map_chunks(lambda a, b: threading.current_thread().name, [(0, 4)], np.zeros(1))
+    assert names == [here]
+    monkeypatch.setenv("MINIRES_THREADS", "1")
+    assert threads.map_chunks(lambda a, b: threading.current_thread().name, [(0, 2), (2, 4)], np.zeros(1)) == [here] * 2
+    monkeypatch.setenv("MINIRES_THREADS", "2")
+    # a worker that maps again must not wait for itself (the inner call runs in turn, inside the worker)
+    inner = threads.map_chunks(lambda a, b: threads.map_chunks(lambda c, d: d - c, [(a, b), (b, b + 1)], np.zeros(1)),
+                               [(0, 2), (2, 5)], np.zeros(1))
+    assert inner == [[2, 1], [3, 1]]
+
+
+def test_map_chunks_passes_errors_on(monkeypatch):
+    monkeypatch.setenv("MINIRES_THREADS", "2")
+
+    def fail_on_second(start, stop):
+        if start > 0:
+            raise ValueError(f"chunk {start}:{stop} is bad")
+        return start
+
+    with pytest.raises(ValueError, match="chunk 2:4 is bad"):
+        threads.map_chunks(fail_on_second, [(0, 2), (2, 4)], np.zeros(1))
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_conv_is_the_same_on_one_thread_and_on_two_and_every_run(monkeypatch, stride):
+    """Chunks side by side give the one-thread result, and the weight gradient (a sum
+    over chunks) is bit-for-bit the same on every run."""
+    default_limit = backend.workspace_bytes()
+    backend.set_workspace_bytes(3 * 3 * 3 * 13 * 13 * 8 * 2)  # two images' columns: 4 chunks for a batch of 7
+    try:
+        results = []
+        for cpu_threads in ("1", "2", "2"):
+            monkeypatch.setenv("MINIRES_THREADS", cpu_threads)
+            x, w = random_tensor((7, 3, 13, 13)), random_tensor((5, 3, 3, 3), seed=1)
+            y = F.conv2d(x, w, stride=stride, padding=1)
+            y.backward(random_tensor(y.shape, seed=2).data)
+            results.append((y.numpy(), x.grad, w.grad))
+    finally:
+        backend.set_workspace_bytes(default_limit)
+    for got, want, what in zip(results[1], results[0], ["y", "gx", "gw"]):
+        assert_close(got, want, f"conv2d on two threads vs one: {what}")
+    for got, want, what in zip(results[2], results[1], ["y", "gx", "gw"]):
+        assert np.array_equal(got, want), f"conv2d on two threads differs between runs: {what}"
