@@ -53,6 +53,7 @@ def cases(side: str, batch: int) -> dict:
         import minires.nn.functional as F
 
         numba.set_num_threads(args.threads)
+        mr.threads.set_cpu_threads(args.threads)
         make = mr.tensor
 
     rng = np.random.default_rng(0)

@@ -35,6 +35,7 @@ def minires_step(x_np, y_np):
     from minires.nn import models
 
     numba.set_num_threads(args.threads)
+    mr.threads.set_cpu_threads(args.threads)
     mr.manual_seed(0)
     model = models.resnet20()
     opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)

@@ -164,6 +164,7 @@ def main(argv: list[str] | None = None) -> dict:
         from threadpoolctl import threadpool_limits
 
         numba.set_num_threads(args.threads)
+        mr.threads.set_cpu_threads(args.threads)
         threadpool_limits(args.threads)
     mr.manual_seed(args.seed)
 

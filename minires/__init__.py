@@ -56,6 +56,7 @@ from . import (
     nn,
     ops,
     optim,
+    threads,
 )
 from .creation import (
     arange,
@@ -88,5 +89,5 @@ __all__ = [
     "float64", "full", "full_like", "get_rng_state", "gradcheck", "int64", "is_grad_enabled",
     "manual_seed", "matmul", "maximum", "minimum", "nn", "no_grad", "ones", "ones_like", "ops", "optim",
     "pad", "rand", "rand_like", "randn", "randn_like", "set_grad_enabled", "set_rng_state",
-    "stack", "tensor", "where", "zeros", "zeros_like",
+    "stack", "tensor", "threads", "where", "zeros", "zeros_like",
 ]

@@ -25,9 +25,23 @@ from typing import Any
 
 from . import backend
 
+_cpu_threads: int | None = None  # set_cpu_threads's choice
+
+
+def set_cpu_threads(n: int | None) -> None:
+    """Run n chunks at once on the CPU (None: back to MINIRES_THREADS or all cores).
+    Numba's own threads (numba.set_num_threads) and BLAS's (threadpoolctl) are set apart."""
+    global _cpu_threads
+    if n is not None and n < 1:
+        raise ValueError(f"set_cpu_threads: need at least 1 thread, got {n}")
+    _cpu_threads = n
+
 
 def cpu_threads() -> int:
-    """How many chunks run at once on the CPU: MINIRES_THREADS, else the cores this process may use."""
+    """How many chunks run at once on the CPU: set_cpu_threads's n, else MINIRES_THREADS,
+    else the cores this process may use."""
+    if _cpu_threads is not None:
+        return _cpu_threads
     if "MINIRES_THREADS" in os.environ:
         return max(1, int(os.environ["MINIRES_THREADS"]))
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)

@@ -82,3 +82,16 @@ def test_conv_is_the_same_on_one_thread_and_on_two_and_every_run(monkeypatch, st
         assert_close(got, want, f"conv2d on two threads vs one: {what}")
     for got, want, what in zip(results[2], results[1], ["y", "gx", "gw"]):
         assert np.array_equal(got, want), f"conv2d on two threads differs between runs: {what}"
+
+
+def test_set_cpu_threads_overrides_the_environment(monkeypatch):
+    monkeypatch.setenv("MINIRES_THREADS", "3")
+    assert threads.cpu_threads() == 3
+    threads.set_cpu_threads(1)
+    try:
+        assert threads.cpu_threads() == 1
+        with pytest.raises(ValueError, match="at least 1 thread, got 0"):
+            threads.set_cpu_threads(0)
+    finally:
+        threads.set_cpu_threads(None)
+    assert threads.cpu_threads() == 3
