@@ -7,12 +7,16 @@ Figures:
     gradnorms.png  per-layer gradient norms at initialisation, plain-56 vs ResNet-56
                    (chapter "The residual block"): measured, one backward each
     im2col.png     the 4x4 image and its im2col matrix for a 2x2 kernel (chapter "Convolution")
+    training.png   loss and accuracy per epoch of the measured 30-epoch ResNet-20 run
+                   (chapter "Training on CIFAR-10"), drawn from its metrics.csv, kept in
+                   docs/runs/resnet20_cifar10.csv (the run itself takes ~1.5 h: see that chapter)
 
 Needs matplotlib (pip install -e ".[docs]").
 """
 
 from __future__ import annotations
 
+import csv
 import os
 import sys
 from pathlib import Path
@@ -32,7 +36,8 @@ import minires.nn.functional as F
 from minires.kernels.im2col import im2col_reference
 from minires.nn.models.resnet import BasicBlock, ResNet
 
-FIGURES = Path(__file__).resolve().parent / "figures"
+DOCS = Path(__file__).resolve().parent
+FIGURES = DOCS / "figures"
 
 
 # ---------------------------------------------------------------------- gradient norms
@@ -117,7 +122,20 @@ def im2col() -> None:
     print("im2col.png")
 
 
-FIGURE_MAKERS = {"gradnorms": gradnorms, "im2col": im2col}
+# ---------------------------------------------------------------------- the measured run
+
+
+def training() -> None:
+    sys.path.insert(0, str(DOCS.parent / "examples"))
+    from train_cifar import plot_curves  # the same plot train_cifar.py writes as curves.png
+
+    with open(DOCS / "runs" / "resnet20_cifar10.csv", newline="") as f:
+        rows = [{key: float(value) for key, value in row.items()} for row in csv.DictReader(f)]
+    plot_curves(rows, FIGURES / "training.png")
+    print(f"training.png: {len(rows)} epochs, final test accuracy {100 * rows[-1]['test_acc']:.2f}%")
+
+
+FIGURE_MAKERS = {"gradnorms": gradnorms, "im2col": im2col, "training": training}
 
 if __name__ == "__main__":
     FIGURES.mkdir(exist_ok=True)

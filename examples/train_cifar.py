@@ -134,6 +134,12 @@ def save_curves(rows: list[dict], out: Path) -> None:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
+    plot_curves(rows, out / "curves.png")
+
+
+def plot_curves(rows: list[dict], path: Path) -> None:
+    """Loss and accuracy per epoch, train and test, as a PNG (nothing without matplotlib).
+    rows: metrics.csv's rows (epoch, train_loss, test_loss, train_acc, test_acc as numbers)."""
     try:
         import matplotlib
 
@@ -153,7 +159,7 @@ def save_curves(rows: list[dict], out: Path) -> None:
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
-    fig.savefig(out / "curves.png", dpi=100)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
