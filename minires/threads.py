@@ -59,6 +59,8 @@ def balanced_chunks(n_items: int, max_per_chunk: int, parts: int | None = None) 
     >>> balanced_chunks(3, 10, parts=2)
     [(0, 1), (1, 3)]
     """
+    if n_items == 0:
+        return []
     parts = cpu_threads() if parts is None else parts
     n_chunks = -(-n_items // max(1, max_per_chunk))  # ceil: the fewest chunks under the limit
     n_chunks = min(n_items, -(-n_chunks // parts) * parts)  # rounded up to a multiple of parts

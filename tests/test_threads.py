@@ -95,3 +95,12 @@ def test_set_cpu_threads_overrides_the_environment(monkeypatch):
     finally:
         threads.set_cpu_threads(None)
     assert threads.cpu_threads() == 3
+
+
+def test_an_empty_batch_has_no_chunks_and_convolves_to_empty_and_zero_gradients():
+    assert threads.balanced_chunks(0, 4, parts=2) == []
+    x, w = random_tensor((0, 3, 8, 8)), random_tensor((4, 3, 3, 3), seed=1)
+    y = F.conv2d(x, w, stride=2, padding=1)
+    assert y.shape == (0, 4, 4, 4)
+    y.backward(np.zeros(y.shape))
+    assert x.grad.shape == (0, 3, 8, 8) and w.grad.shape == (4, 3, 3, 3) and not w.grad.any()

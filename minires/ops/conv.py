@@ -121,7 +121,9 @@ class Conv2d(Function):
             return col @ gy_g.transpose(0, 2, 1)  # gw^T = col @ gy^T
 
         chunks = column_chunks(n, c * kh * kw, gy.shape[2] * gy.shape[3], gy.itemsize)
-        gw_t = sum(threads.map_chunks(one_chunk, chunks, gy))  # summed in chunk order: the same every run
+        gw_t = backend.array_module(gy).zeros((g, c_g * kh * kw, c_out // g), dtype=gy.dtype)
+        for part in threads.map_chunks(one_chunk, chunks, gy):
+            gw_t += part  # summed in chunk order: the same every run
         return gw_t.transpose(0, 2, 1).reshape(self.w.shape)
 
     def _input_gradient(self, gy: Array) -> Array:
