@@ -5,7 +5,7 @@
     loss = (x @ mr.randn(3, 2)).relu().sum()
     loss.backward()          # x.grad now holds dloss/dx
 
-Layers, bottom to top: backend -> kernels -> ops (array math) -> tensor (graph)
+Layers, bottom to top: backend, threads -> kernels -> ops (array math) -> tensor (graph)
 -> gradcheck -> nn. See DESIGN.md.
 """
 
@@ -42,7 +42,7 @@ def _keep_freed_memory() -> None:
     except OSError:  # not glibc (musl, say): leave malloc alone
         return
     M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
-    libc.mallopt(M_MMAP_THRESHOLD, 32 * 2**20)  # arrays up to 32 MiB (glibc's maximum) come from the heap
+    libc.mallopt(M_MMAP_THRESHOLD, 32 * 2**20)  # arrays up to 32 MiB come from the heap
     libc.mallopt(M_TRIM_THRESHOLD, 2**30)  # hand memory back only when 1 GiB lies free at the heap's top
 
 
