@@ -7,13 +7,20 @@ The seeds' fine-tuning workflow: load the trained weights, replace the 10-class 
 with a 2-class one, freeze everything except the last stage and the head (frozen
 BatchNorm layers stay in eval mode, so their running statistics stay as trained),
 train briefly with a small learning rate, and compare accuracy before and after.
+
+Like train_cifar.py, it checks every flag before it reads anything (argparse's error,
+exit status 2), says in one line what is wrong with a checkpoint or data folder it
+cannot use (exit status 1), and stops on Ctrl-C with one line (exit status 130; it
+saves nothing, so there is nothing to resume).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
+from pathlib import Path
 
 # Idle BLAS and OpenMP threads must sleep, not spin, or they slow each other down: set
 # before numpy and numba load them (see minires/__init__.py, which sets the same).
@@ -22,13 +29,24 @@ os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
 import numpy as np
 from tqdm import tqdm
-from train_cifar import build_model, subset  # examples/ is on sys.path when this file runs as a script
+from train_cifar import (  # examples/ is on sys.path when this file runs as a script
+    MODELS,
+    build_model,
+    caused_by_ctrl_c,
+    check_sizes,
+    check_subset_fits_batch,
+    load_cifar,
+    nonnegative_int,
+    positive_float,
+    positive_int,
+    subset,
+)
 
 import minires as mr
 import minires.nn.functional as F
 from minires import nn, optim
 from minires.checkpoint import load_checkpoint
-from minires.data import CIFAR10, DataLoader, transforms
+from minires.data import CIFAR10, DataLoader
 
 # CIFAR-10 classes: airplane automobile bird cat deer dog frog horse ship truck
 VEHICLES = (0, 1, 8, 9)
@@ -36,17 +54,60 @@ NEW_CLASSES = ["vehicle", "animal"]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description="Fine-tune a trained CIFAR-10 ResNet on vehicles vs animals.")
+    p = build_parser()
+    args = p.parse_args(argv)
+    check_subset_fits_batch(p, args)
+    checkpoint = Path(args.checkpoint)
+    if checkpoint.is_dir():
+        p.error(f"--checkpoint {checkpoint} is a folder; it must be the .npz file that train_cifar.py wrote")
+    if not checkpoint.exists():
+        p.error(f"--checkpoint {checkpoint}: no such file; train a model first with examples/train_cifar.py")
+    return args
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="finetune.py",
+                                description="Fine-tune a trained CIFAR-10 ResNet on vehicles vs animals.")
     p.add_argument("--checkpoint", default="checkpoints/train_cifar.npz", help="written by train_cifar.py")
-    p.add_argument("--data", default="./data")
-    p.add_argument("--epochs", type=int, default=2)
-    p.add_argument("--lr", type=float, default=0.01)
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--train-subset", type=int, default=None)
-    p.add_argument("--test-subset", type=int, default=None)
+    p.add_argument("--data", default="./data", help="folder holding cifar-10-batches-py/ (downloaded if absent)")
+    p.add_argument("--skip-content-check", action="store_true",
+                   help="do not compare the batches with the official CIFAR-10's sha256 (for CIFAR-format "
+                        "folders of other images, such as the tests' fixtures)")
+    p.add_argument("--epochs", type=positive_int, default=2, help="integer >= 1")
+    p.add_argument("--lr", type=positive_float, default=0.01, help="> 0")
+    p.add_argument("--batch-size", type=positive_int, default=128, help="integer >= 1")
+    p.add_argument("--seed", type=nonnegative_int, default=0, help="integer >= 0")
+    p.add_argument("--train-subset", type=positive_int, default=None,
+                   help="use only the first N training images (at least --batch-size)")
+    p.add_argument("--test-subset", type=positive_int, default=None, help="use only the first N test images")
     p.add_argument("--no-progress", action="store_true")
-    return p.parse_args(argv)
+    return p
+
+
+def fail(message: str, status: int = 1):
+    """One line on stderr and exit: the errors that are not about a flag."""
+    print(f"finetune: {message}", file=sys.stderr, flush=True)
+    sys.exit(status)
+
+
+def load_trained(path: str) -> tuple[nn.Module, dict]:
+    """The model train_cifar.py saved in path, its weights loaded, and the checkpoint; fail() if unusable."""
+    try:
+        state = load_checkpoint(path)
+    except (OSError, ValueError) as e:
+        fail(str(e) if str(path) in str(e) else f"cannot read {path}: {e}")
+    settings = state.get("args")
+    if not isinstance(settings, dict) or "model" not in settings or "model" not in state or "epoch" not in state:
+        fail(f"{path} is not a train_cifar.py checkpoint: it needs the weights (model), the epoch and the run's "
+             f"settings (args, with args/model), and has only {', '.join(sorted(state)) or 'nothing'}")
+    if settings["model"] not in MODELS:
+        fail(f"{path} holds a {settings['model']!r}, which is not one of train_cifar.py's models ({', '.join(MODELS)})")
+    model = build_model(settings["model"])  # exactly as train_cifar.py built it
+    try:
+        model.load_state_dict(state["model"])
+    except (KeyError, ValueError) as e:
+        fail(f"{path}: its weights do not fit a {settings['model']}: {e.args[0] if e.args else e}")
+    return model, state
 
 
 def relabel(dataset: CIFAR10, n: int | None) -> CIFAR10:
@@ -71,12 +132,19 @@ def accuracy(model: nn.Module, loader: DataLoader) -> float:
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
-    mr.manual_seed(args.seed)
-    state = load_checkpoint(args.checkpoint)
-    model_name = state["args"]["model"]
+    try:
+        return finetune(args)
+    except (KeyboardInterrupt, SystemError) as e:  # see train_cifar.caused_by_ctrl_c
+        if not caused_by_ctrl_c(e):
+            raise
+        fail("interrupted; finetune.py saves nothing, so there is nothing to resume: run it again", status=130)
+        raise  # not reached: fail() exits
 
-    model = build_model(model_name)  # exactly as train_cifar.py built it
-    model.load_state_dict(state["model"])
+
+def finetune(args: argparse.Namespace) -> dict:
+    mr.manual_seed(args.seed)
+    model, state = load_trained(args.checkpoint)
+    model_name = state["args"]["model"]
 
     # New task, new head: 2 classes instead of 10.
     model.fc = nn.Linear(model.fc.in_features, len(NEW_CLASSES))
@@ -86,10 +154,12 @@ def main(argv: list[str] | None = None) -> dict:
     model.fc.requires_grad_(True)  # ... and the new head
     trainable = [p for p in model.parameters() if p.requires_grad]
 
-    train_set = relabel(CIFAR10(args.data, train=True, download=True, transform=transforms.train_transform()),
-                        args.train_subset)
-    test_set = relabel(CIFAR10(args.data, train=False, download=True, transform=transforms.eval_transform()),
-                       args.test_subset)
+    try:
+        train_set, test_set = load_cifar(args)
+    except (OSError, ValueError) as e:
+        fail(str(e))
+    check_sizes(build_parser(), args, len(train_set), len(test_set))
+    train_set, test_set = relabel(train_set, args.train_subset), relabel(test_set, args.test_subset)
     train_loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True, drop_last=True, seed=args.seed)
     test_loader = DataLoader(test_set, batch_size=500)
     n_frozen = sum(p.numel() for p in model.parameters() if not p.requires_grad)

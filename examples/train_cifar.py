@@ -8,14 +8,36 @@
 Every epoch prints one line (train and test loss/accuracy, time, images/s), saves a
 checkpoint (model with its BatchNorm buffers, optimizer, scheduler, epoch, RNG state),
 appends to a CSV of metrics and redraws a PNG of the curves.
+
+What the script refuses, and how it stops:
+
+- Every flag is checked before any data is read: a bad value is an argparse error
+  (exit status 2) that names the flag and its allowed range.
+- A new run never replaces an existing --checkpoint unless told: pass --resume to
+  continue that run, or --overwrite to start a new one over it. --resume continues only
+  the same run: the flags in RUN_FLAGS (model, epochs, batch size, learning rate and
+  schedule, optimizer settings, seed, training subset) must equal the saved run's;
+  the others (--data, --device, --threads, --checkpoint, --out, --test-subset,
+  --stop-after, --no-progress, --skip-content-check) say where and how it runs, and
+  may change.
+- Missing or unreadable data or checkpoint: one line naming the file or URL (exit 1).
+- A loss that is not finite (nan or inf) stops the run at once, naming the epoch and
+  step; that epoch is never saved, so the checkpoint keeps the last good one (exit 1).
+- Ctrl-C prints where the run stopped, which checkpoint is the last good one and the
+  command that continues it (exit 130). Checkpoints are written atomically, so a
+  Ctrl-C (or kill -9) in the middle of a save leaves the previous one intact.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import math
 import os
+import shlex
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -45,44 +67,175 @@ DEFAULTS = {
     "warmup_epochs": 2,
     "label_smoothing": 0.0,
 }
+MODELS = ["resnet20", "resnet32", "resnet44", "resnet56", "resnet110",  # the paper's CIFAR ResNets
+          "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",  # ImageNet's, with a CIFAR stem
+          "resnext29"]
+# The flags that define a run: --resume refuses to continue a checkpoint saved with other values.
+RUN_FLAGS = ["model", "epochs", "batch_size", "lr", "momentum", "nesterov", "weight_decay", "schedule",
+             "warmup_epochs", "label_smoothing", "seed", "train_subset"]
+CHECKPOINT_KEYS = ["model", "optimizer", "scheduler", "epoch", "rng", "args", "metrics"]
+
+
+# ---------------------------------------------------------------------- flags, checked before anything runs
+
+
+def _number(kind: type, text: str) -> int | float:
+    """text as an int or a finite float, or argparse's error."""
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be {'an integer' if kind is int else 'a number'}, "
+                                         f"got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """An integer >= 1 (epochs, batch size, subset sizes, threads)."""
+    value = _number(int, text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text}")
+    return value
+
+
+def nonnegative_int(text: str) -> int:
+    """An integer >= 0 (the seed)."""
+    value = _number(int, text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """A finite number > 0 (the learning rate)."""
+    value = _number(float, text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text}")
+    return value
+
+
+def nonnegative_float(text: str) -> float:
+    """A finite number >= 0 (weight decay, warm-up epochs)."""
+    value = _number(float, text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text}")
+    return value
+
+
+def fraction(text: str) -> float:
+    """A number in [0, 1) (momentum, label smoothing)."""
+    value = _number(float, text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be a number in [0, 1), got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="train_cifar.py", description="Train a ResNet on CIFAR-10 with minires.",
+        epilog="--resume continues the run saved in --checkpoint, and refuses if any of --model, --epochs, "
+               "--batch-size, --lr, --momentum, --nesterov, --weight-decay, --schedule, --warmup-epochs, "
+               "--label-smoothing, --seed or --train-subset differs from the saved run's; the other flags may "
+               "change. Exit status: 0 done, 1 data, checkpoint or divergence trouble (one line says which), "
+               "2 a bad flag, 130 interrupted (Ctrl-C).")
+    p.add_argument("--model", choices=MODELS, default=DEFAULTS["model"], metavar="MODEL",
+                   help=f"one of {', '.join(MODELS)} (default: %(default)s)")
+    p.add_argument("--epochs", type=positive_int, default=DEFAULTS["epochs"], help="integer >= 1")
+    p.add_argument("--batch-size", type=positive_int, default=DEFAULTS["batch_size"], help="integer >= 1")
+    p.add_argument("--lr", type=positive_float, default=DEFAULTS["lr"], help="peak learning rate, > 0")
+    p.add_argument("--momentum", type=fraction, default=DEFAULTS["momentum"], help="in [0, 1)")
+    p.add_argument("--nesterov", action="store_true")
+    p.add_argument("--weight-decay", type=nonnegative_float, default=DEFAULTS["weight_decay"], help=">= 0")
+    p.add_argument("--schedule", choices=["cosine", "multistep", "onecycle", "constant"],
+                   default=DEFAULTS["schedule"], help="multistep: x0.1 at 50%% and 75%% of the epochs (the paper)")
+    p.add_argument("--warmup-epochs", type=nonnegative_float, default=DEFAULTS["warmup_epochs"],
+                   help="linear warm-up before the cosine schedule, >= 0 and less than --epochs "
+                        "(the other schedules ignore it)")
+    p.add_argument("--label-smoothing", type=fraction, default=DEFAULTS["label_smoothing"], help="in [0, 1)")
+    p.add_argument("--data", default="./data", help="folder holding cifar-10-batches-py/ (downloaded if absent)")
+    p.add_argument("--skip-content-check", action="store_true",
+                   help="do not compare the batches with the official CIFAR-10's sha256 (for CIFAR-format "
+                        "folders of other images, such as the tests' fixtures)")
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    p.add_argument("--seed", type=nonnegative_int, default=0, help="integer >= 0")
+    p.add_argument("--threads", type=positive_int, default=None,
+                   help="CPU threads for BLAS and Numba, integer >= 1 (default: all)")
+    p.add_argument("--checkpoint", default="checkpoints/train_cifar.npz", help="the .npz file saved every epoch")
+    p.add_argument("--resume", action="store_true", help="continue the run saved in --checkpoint")
+    p.add_argument("--overwrite", action="store_true", help="start a new run even if --checkpoint exists")
+    p.add_argument("--out", default="runs/train_cifar", help="folder for metrics.csv and curves.png")
+    p.add_argument("--train-subset", type=positive_int, default=None,
+                   help="use only the first N training images (at least --batch-size)")
+    p.add_argument("--test-subset", type=positive_int, default=None, help="use only the first N test images")
+    p.add_argument("--stop-after", type=positive_int, default=None,
+                   help="stop after this many epochs of this run, as if killed (then --resume)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
+    return p
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description="Train a ResNet on CIFAR-10 with minires.")
-    p.add_argument("--model", default=DEFAULTS["model"], help="resnet20/32/44/56/110, resnet18/34/50, resnext29")
-    p.add_argument("--epochs", type=int, default=DEFAULTS["epochs"])
-    p.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"])
-    p.add_argument("--lr", type=float, default=DEFAULTS["lr"])
-    p.add_argument("--momentum", type=float, default=DEFAULTS["momentum"])
-    p.add_argument("--nesterov", action="store_true")
-    p.add_argument("--weight-decay", type=float, default=DEFAULTS["weight_decay"])
-    p.add_argument("--schedule", choices=["cosine", "multistep", "onecycle", "constant"],
-                   default=DEFAULTS["schedule"], help="multistep: x0.1 at 50%% and 75%% of the epochs (the paper)")
-    p.add_argument("--warmup-epochs", type=float, default=DEFAULTS["warmup_epochs"],
-                   help="linear warm-up before the cosine schedule")
-    p.add_argument("--label-smoothing", type=float, default=DEFAULTS["label_smoothing"])
-    p.add_argument("--data", default="./data", help="folder holding cifar-10-batches-py/ (downloaded if absent)")
-    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=None, help="CPU threads for BLAS and Numba (default: all)")
-    p.add_argument("--checkpoint", default="checkpoints/train_cifar.npz")
-    p.add_argument("--resume", action="store_true", help="continue from --checkpoint")
-    p.add_argument("--out", default="runs/train_cifar", help="folder for metrics.csv and curves.png")
-    p.add_argument("--train-subset", type=int, default=None, help="use only the first N training images")
-    p.add_argument("--test-subset", type=int, default=None, help="use only the first N test images")
-    p.add_argument("--stop-after", type=int, default=None,
-                   help="stop after this many epochs of this run, as if killed (then --resume)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
-    return p.parse_args(argv)
+    """The command line, every flag checked (argparse's error, exit status 2, on a bad one)."""
+    p = build_parser()
+    args = p.parse_args(argv)
+    check_args(p, args)
+    return args
+
+
+def check_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """The checks that involve more than one flag, or the file system; p.error on the first failure."""
+    check_subset_fits_batch(p, args)
+    if args.schedule == "cosine" and args.warmup_epochs >= args.epochs:
+        p.error(f"--warmup-epochs (default {DEFAULTS['warmup_epochs']}) must be less than --epochs "
+                f"({args.epochs}) with the cosine schedule, got {args.warmup_epochs:g}; pass a smaller "
+                f"--warmup-epochs, e.g. 0")
+    if args.threads is not None:
+        limit = os.cpu_count() or 1
+        if mr.backend.numba_available():
+            import numba
+
+            limit = numba.config.NUMBA_NUM_THREADS
+        if args.threads > limit:
+            p.error(f"--threads must be at most {limit} on this machine, got {args.threads}")
+    if args.device == "cuda" and not mr.backend.gpu_available():
+        p.error("--device cuda: no CUDA GPU is usable here (cupy is not installed, or sees no device); "
+                "use --device cpu")
+    check_writable(p, "--checkpoint", Path(args.checkpoint), folder=False)
+    check_writable(p, "--out", Path(args.out), folder=True)
+    checkpoint = Path(args.checkpoint)
+    if args.resume and args.overwrite:
+        p.error("--resume and --overwrite exclude each other: --resume continues the run in --checkpoint, "
+                "--overwrite starts a new one over it")
+    if args.resume and not checkpoint.exists():
+        p.error(f"--resume: there is no checkpoint at {checkpoint} to continue (leave out --resume to start a "
+                f"new run, or point --checkpoint at the run's file)")
+    if not args.resume and not args.overwrite and checkpoint.exists():
+        p.error(f"--checkpoint {checkpoint} already exists; pass --resume to continue that run, or --overwrite "
+                f"to start a new run over it (or choose another --checkpoint)")
+
+
+def check_writable(p: argparse.ArgumentParser, flag: str, path: Path, folder: bool) -> None:
+    """p.error unless path is (or can be created as) a writable file, or folder."""
+    if folder and path.exists() and not path.is_dir():
+        p.error(f"{flag} {path} is a file; it must be a folder (or a name for a new one)")
+    if not folder and path.is_dir():
+        p.error(f"{flag} {path} is a folder; it must be a file name, such as {path / 'train_cifar.npz'}")
+    existing = path if folder and path.is_dir() else path.parent
+    while not existing.exists() and existing != existing.parent:  # the nearest folder that is already there
+        existing = existing.parent
+    if not existing.is_dir():
+        p.error(f"{flag} {path}: {existing} is a file, so no folder can be made inside it")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        p.error(f"{flag} {path}: cannot write in {existing} (permission denied)")
 
 
 def build_model(name: str) -> mr.nn.Module:
-    if name.startswith("resnet") and int(name[6:]) in (18, 34, 50, 101, 152):
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; the models are {', '.join(MODELS)}")
+    if name in ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152"):
         return getattr(models, name)(num_classes=10, stem="cifar")
     if name == "resnext29":
         return models.resnext29(num_classes=10, cardinality=2, width_per_group=16)
-    if not hasattr(models, name):
-        raise SystemExit(f"train_cifar: unknown --model {name!r}")
     return getattr(models, name)(num_classes=10)
 
 
@@ -163,8 +316,174 @@ def plot_curves(rows: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
+# ---------------------------------------------------------------------- stopping cleanly
+
+
+class Progress:
+    """Where the run is, for the line that a Ctrl-C or a divergence prints."""
+
+    def __init__(self, checkpoint: Path, epochs: int):
+        self.checkpoint, self.epochs = checkpoint, epochs
+        self.phase = "starting"  # "loading data", "training", "testing", "saving", "writing metrics"
+        self.epoch = 0  # the epoch in progress, counted from 1
+        self.step = 0  # the step in progress, counted from 1 (0: the epoch's first batch is not there yet)
+        self.steps = 0  # steps per epoch
+        self.saved_epoch: int | None = None  # the epoch of this run that --checkpoint holds (None: none yet)
+        self.before_save: tuple | None = None  # file_id(checkpoint) as the save began
+
+    def where(self) -> str:
+        if self.phase == "training" and self.step == 0:
+            return f"at the start of epoch {self.epoch}/{self.epochs}"
+        if self.phase == "training":
+            return f"in epoch {self.epoch}/{self.epochs} at step {self.step}/{self.steps}"
+        if self.phase in ("testing", "saving", "writing metrics"):
+            return f"while {self.phase} epoch {self.epoch}/{self.epochs}"
+        return f"while {self.phase}, before training"
+
+    def last_good(self) -> str:
+        if self.saved_epoch is None:
+            earlier = " (the file there is an earlier run's)" if self.checkpoint.exists() else ""
+            return f"there is no checkpoint of this run yet{earlier}"
+        return f"the last good checkpoint is {self.checkpoint} (epoch {self.saved_epoch}/{self.epochs})"
+
+
+def fail(message: str, status: int = 1):
+    """One line on stderr and exit: the script's errors that are not about a flag."""
+    print(f"train_cifar: {message}", file=sys.stderr, flush=True)
+    sys.exit(status)
+
+
+def command(args: argparse.Namespace, *, resume: bool) -> str:
+    """The command line that reruns (or with resume=True, continues) this run: every flag not at its default."""
+    try:
+        script = os.path.relpath(__file__)
+    except ValueError:  # another drive, on Windows
+        script = __file__
+    defaults = vars(build_parser().parse_args([]))
+    words = ["python", script]
+    for name, value in vars(args).items():
+        if name in ("resume", "overwrite", "stop_after") or value == defaults[name]:
+            continue
+        flag = "--" + name.replace("_", "-")
+        words += [flag] if value is True else [flag, shown(value)]
+    if resume:
+        words.append("--resume")
+    elif Path(args.checkpoint).exists():
+        words.append("--overwrite")
+    return shlex.join(words)
+
+
+def interrupted(args: argparse.Namespace, progress: Progress) -> None:
+    """Ctrl-C: say where it stopped, which checkpoint is good, and how to go on; exit status 130."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if _main_thread() else None  # a second Ctrl-C
+    try:
+        if progress.phase == "saving" and file_id(progress.checkpoint) != progress.before_save:
+            progress.saved_epoch = progress.epoch  # the save finished (renamed into place) before the Ctrl-C
+        if progress.saved_epoch is None:
+            then = f"start again with: {command(args, resume=False)}"
+        else:
+            then = f"continue with: {command(args, resume=True)}"
+        print(f"train_cifar: interrupted {progress.where()}; {progress.last_good()}; {then}", file=sys.stderr,
+              flush=True)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+    sys.exit(130)
+
+
+def diverged(args: argparse.Namespace, progress: Progress, what: str) -> None:
+    """A non-finite loss or weights: stop before anything is saved; exit status 1."""
+    advice = f"try a lower --lr than {args.lr:g} (e.g. --lr {args.lr / 10:g})"
+    if args.schedule == "cosine":
+        advice += " or a longer --warmup-epochs"
+    advice += f"; {'a new run needs --overwrite' if progress.checkpoint.exists() else 'then run again'}"
+    fail(f"stopped: {what}, so epoch {progress.epoch} is not saved; {progress.last_good()}; {advice}")
+
+
+def file_id(path: Path) -> tuple | None:
+    """Changes whenever path is replaced (a save renames a new file over it); None if there is none."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_ino, stat.st_mtime_ns, stat.st_size
+
+
+def _main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+def non_finite(model: mr.nn.Module) -> list[str]:
+    """Names of the parameters and buffers holding nan or inf."""
+    bad = []
+    for name, tensor in model.state_dict().items():
+        xp = mr.backend.array_module(tensor.data)
+        if tensor.data.dtype.kind == "f" and not bool(xp.isfinite(tensor.data).all()):
+            bad.append(name)
+    return bad
+
+
+def shown(value) -> str:
+    """A flag's value as the messages print it: on/off, not given, 0.05 rather than 0.05000000000000001."""
+    if value is None or isinstance(value, bool):
+        return {None: "not given", True: "on", False: "off"}[value]
+    if isinstance(value, float) and float(f"{value:g}") == value:
+        return f"{value:g}"  # 0 rather than 0.0, 1e+06 rather than 1000000.0, when nothing is lost
+    return str(value)
+
+
+def resume_state(args: argparse.Namespace) -> dict:
+    """The checkpoint to continue, once it is known to be readable and to hold this same run."""
+    checkpoint = Path(args.checkpoint)
+    try:
+        state = load_checkpoint(checkpoint)
+    except (OSError, ValueError) as e:
+        fail(f"--resume: {e}" if str(checkpoint) in str(e) else f"--resume: cannot read {checkpoint}: {e}")
+    missing = [key for key in CHECKPOINT_KEYS if key not in state]
+    if missing or not isinstance(state["args"], dict):
+        fail(f"--resume: {checkpoint} is not a train_cifar.py checkpoint (it has no {', '.join(missing or ['args'])})")
+    saved, now = state["args"], vars(args)
+    differ = [name for name in RUN_FLAGS if saved.get(name, "(not recorded)") != now[name]]
+    if differ:
+        changes = "; ".join(f"--{name.replace('_', '-')} {shown(saved.get(name, '(not recorded)'))} in the "
+                            f"checkpoint, {shown(now[name])} now" for name in differ)
+        build_parser().error(f"--resume: {checkpoint} holds a run with other settings: {changes}. Pass the "
+                             f"checkpoint's values to continue it, or --overwrite to start a new run")
+    if not isinstance(state["epoch"], int) or not 0 <= state["epoch"] <= args.epochs:
+        fail(f"--resume: {checkpoint} holds a bad epoch count, {state['epoch']!r}")
+    return state
+
+
+# ---------------------------------------------------------------------- the run
+
+
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
+    progress = Progress(Path(args.checkpoint), args.epochs)
+    state = None
+    if args.resume:
+        state = resume_state(args)
+        progress.saved_epoch = int(state["epoch"])
+    try:
+        return train(args, state, progress)
+    except (KeyboardInterrupt, SystemError) as e:
+        if not caused_by_ctrl_c(e):
+            raise
+        interrupted(args, progress)
+        raise  # not reached: interrupted() exits
+
+
+def caused_by_ctrl_c(error: BaseException) -> bool:
+    """A Ctrl-C that lands while a Numba kernel calls back into Python comes out of the kernel as a
+    SystemError ("returned a result with an exception set") caused by the KeyboardInterrupt."""
+    while error is not None:
+        if isinstance(error, KeyboardInterrupt):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def train(args: argparse.Namespace, state: dict | None, progress: Progress) -> dict:
     if args.threads:
         import numba
         from threadpoolctl import threadpool_limits
@@ -174,13 +493,17 @@ def main(argv: list[str] | None = None) -> dict:
         threadpool_limits(args.threads)
     mr.manual_seed(args.seed)
 
-    train_set = subset(CIFAR10(args.data, train=True, download=True, transform=transforms.train_transform()),
-                       args.train_subset)
-    test_set = subset(CIFAR10(args.data, train=False, download=True, transform=transforms.eval_transform()),
-                      args.test_subset)
+    progress.phase = "loading data"
+    try:
+        train_set, test_set = load_cifar(args)
+    except (OSError, ValueError) as e:
+        fail(str(e))
+    check_sizes(build_parser(), args, len(train_set), len(test_set))
+    train_set, test_set = subset(train_set, args.train_subset), subset(test_set, args.test_subset)
     train_loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True, drop_last=True, seed=args.seed)
     test_loader = DataLoader(test_set, batch_size=500, shuffle=False)
 
+    progress.phase = "building the model"
     model = build_model(args.model).to(args.device)
     opt = optim.SGD(parameter_groups(model, args.weight_decay), lr=args.lr, momentum=args.momentum,
                     nesterov=args.nesterov)
@@ -189,48 +512,70 @@ def main(argv: list[str] | None = None) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     rows: list[dict] = []
     start_epoch = 0
-    if args.resume:
-        state = load_checkpoint(checkpoint)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        mr.set_rng_state(state["rng"])
-        start_epoch = int(state["epoch"])
-        rows = [dict(zip(state["metrics"]["names"], r)) for r in state["metrics"]["rows"]]
+    if state is not None:
+        try:
+            model.load_state_dict(state["model"])
+            opt.load_state_dict(state["optimizer"])
+            sched.load_state_dict(state["scheduler"])
+            mr.set_rng_state(state["rng"])
+            start_epoch = int(state["epoch"])
+            rows = [dict(zip(state["metrics"]["names"], r)) for r in state["metrics"]["rows"]]
+        except (KeyError, ValueError, TypeError, IndexError) as e:
+            fail(f"--resume: {checkpoint} does not fit this run: {e.args[0] if e.args else e}")
         print(f"resumed from {checkpoint} after epoch {start_epoch}")
 
+    progress.phase, progress.epoch, progress.steps = "training", start_epoch + 1, len(train_loader)
     n_params = sum(p.numel() for p in model.parameters())
     kernels = "cupy" if args.device == "cuda" else mr.backend.cpu_implementation()
     print(f"minires {mr.__version__} | {args.model} ({n_params / 1e6:.2f}M params) | {args.device} | "
           f"kernels: {kernels} | seed {args.seed} | batch {args.batch_size}, lr {args.lr}, "
           f"wd {args.weight_decay}, {args.schedule} schedule, {args.epochs} epochs | "
-          f"{len(train_set)} train / {len(test_set)} test images")
+          f"{len(train_set)} train / {len(test_set)} test images", flush=True)
+    if start_epoch >= args.epochs:
+        print(f"nothing to do: {checkpoint} holds all {args.epochs} epochs of this run")
 
     last_epoch = args.epochs if args.stop_after is None else min(args.epochs, start_epoch + args.stop_after)
     for epoch in range(start_epoch, last_epoch):
+        progress.phase, progress.epoch, progress.step = "training", epoch + 1, 0
         train_loader.set_epoch(epoch)
         model.train()
         loss_sum, correct, seen = 0.0, 0, 0  # sums stay on the device; read only when printed
+        bad_step, bad_loss = -1, 0.0  # the first step with a non-finite loss, kept on the device too
         started = time.perf_counter()
-        bar = tqdm(train_loader, desc=f"epoch {epoch + 1}/{args.epochs}", leave=False, disable=args.no_progress,
-                   file=sys.stdout, dynamic_ncols=True)
-        for step, (images, labels) in enumerate(bar):
-            images, labels = images.to(args.device), labels.to(args.device)
-            logits = model(images)
-            loss = F.cross_entropy(logits, labels, label_smoothing=args.label_smoothing)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            loss_sum = loss_sum + loss.data * len(labels)
-            correct = correct + (logits.argmax(1) == labels).data.sum()
-            seen += len(labels)
-            if step % 10 == 0:
-                bar.set_postfix(loss=f"{float(loss_sum) / seen:.3f}", acc=f"{100 * float(correct) / seen:.1f}%",
-                                img_s=f"{seen / (time.perf_counter() - started):.0f}")
-        bar.close()
+        with tqdm(train_loader, desc=f"epoch {epoch + 1}/{args.epochs}", leave=False, disable=args.no_progress,
+                  file=sys.stdout, dynamic_ncols=True) as bar:
+            for step, (images, labels) in enumerate(bar):
+                progress.step = step + 1
+                images, labels = images.to(args.device), labels.to(args.device)
+                logits = model(images)
+                loss = F.cross_entropy(logits, labels, label_smoothing=args.label_smoothing)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                sched.step()
+                loss_sum = loss_sum + loss.data * len(labels)
+                correct = correct + (logits.argmax(1) == labels).data.sum()
+                seen += len(labels)
+                xp = mr.backend.array_module(loss.data)
+                first = xp.logical_and(bad_step < 0, xp.logical_not(xp.isfinite(loss.data)))
+                bad_step, bad_loss = xp.where(first, step, bad_step), xp.where(first, loss.data, bad_loss)
+                # On the CPU reading the loss costs nothing, so check every step; on a GPU, with the progress bar.
+                check_now = args.device == "cpu" or step % 10 == 0 or step + 1 == len(train_loader)
+                if check_now and int(bad_step) >= 0:
+                    progress.step = int(bad_step) + 1
+                    diverged(args, progress, f"the training loss was {float(bad_loss)} at epoch "
+                                             f"{epoch + 1}/{args.epochs}, step {progress.step}/{progress.steps}")
+                if step % 10 == 0:
+                    bar.set_postfix(loss=f"{float(loss_sum) / seen:.3f}", acc=f"{100 * float(correct) / seen:.1f}%",
+                                    img_s=f"{seen / (time.perf_counter() - started):.0f}")
         loss_sum, correct = float(loss_sum), float(correct)
         train_seconds = time.perf_counter() - started
+        bad = non_finite(model)
+        if bad:
+            diverged(args, progress, f"{len(bad)} parameters or buffers hold nan or inf after epoch "
+                                     f"{epoch + 1}/{args.epochs} (the first is {bad[0]}), although every loss "
+                                     f"was finite")
+        progress.phase = "testing"
         test_loss, test_acc = evaluate(model, test_loader, args.device)
         rows.append({"epoch": epoch + 1, "lr": opt.param_groups[0]["lr"], "train_loss": loss_sum / seen,
                      "train_acc": correct / seen, "test_loss": test_loss, "test_acc": test_acc,
@@ -239,15 +584,44 @@ def main(argv: list[str] | None = None) -> dict:
               f"train loss {loss_sum / seen:.4f} acc {100 * correct / seen:5.1f}%  "
               f"test loss {test_loss:.4f} acc {100 * test_acc:5.2f}%  "
               f"{train_seconds:6.1f} s  {seen / train_seconds:5.0f} img/s", flush=True)
+        progress.phase, progress.before_save = "saving", file_id(checkpoint)
         save_checkpoint(checkpoint, model=model.state_dict(), optimizer=opt.state_dict(), scheduler=sched.state_dict(),
                         epoch=epoch + 1, rng=mr.get_rng_state(), args=vars(args),
                         metrics={"names": list(rows[0]), "rows": [list(r.values()) for r in rows]})
+        progress.phase, progress.saved_epoch = "writing metrics", epoch + 1
         save_curves(rows, out)
         print(f"  saved {checkpoint}, {out / 'metrics.csv'}", flush=True)
     if rows:
         print(f"final test accuracy {100 * rows[-1]['test_acc']:.2f}% after {rows[-1]['epoch']} epochs")
     return {"rows": rows, "model": model}
 
+
+def check_subset_fits_batch(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """--train-subset holds at least one full batch (drop_last=True would leave an empty epoch)."""
+    if args.train_subset is not None and args.train_subset < args.batch_size:
+        p.error(f"--train-subset {args.train_subset} is smaller than --batch-size {args.batch_size}: an epoch "
+                f"would have no full batch (use at least {args.batch_size} images, or a smaller --batch-size)")
+
+
+def load_cifar(args: argparse.Namespace) -> tuple[CIFAR10, CIFAR10]:
+    """The training and test sets; OSError or ValueError with CIFAR10's one-line message (it names the
+    folder or URL, and says how to point --data at a copy)."""
+    check = not args.skip_content_check
+    return (CIFAR10(args.data, train=True, download=True, transform=transforms.train_transform(), check_content=check),
+            CIFAR10(args.data, train=False, download=True, transform=transforms.eval_transform(), check_content=check))
+
+
+def check_sizes(p: argparse.ArgumentParser, args: argparse.Namespace, n_train: int, n_test: int) -> None:
+    """The flags that can be checked only against the data: argparse's error, exit status 2."""
+    if args.train_subset is not None and args.train_subset > n_train:
+        p.error(f"--train-subset {args.train_subset} is more than the {n_train} training images in {args.data}")
+    if args.test_subset is not None and args.test_subset > n_test:
+        p.error(f"--test-subset {args.test_subset} is more than the {n_test} test images in {args.data}")
+    if n_train < args.batch_size:
+        p.error(f"--batch-size {args.batch_size} is more than the {n_train} training images in {args.data}: "
+                f"an epoch would have no full batch")
+    if n_test == 0:
+        p.error(f"{args.data} holds no test images")
 
 if __name__ == "__main__":
     main()

@@ -51,6 +51,7 @@ _keep_freed_memory()
 import numpy as np
 
 from . import (
+    autograd,
     backend,
     data,
     nn,
@@ -85,7 +86,7 @@ int64 = np.int64
 bool_ = np.bool_
 
 __all__ = [
-    "GradcheckError", "Tensor", "arange", "backend", "bool_", "cat", "data", "enable_grad", "float32",
+    "GradcheckError", "Tensor", "arange", "autograd", "backend", "bool_", "cat", "data", "enable_grad", "float32",
     "float64", "full", "full_like", "get_rng_state", "gradcheck", "int64", "is_grad_enabled",
     "manual_seed", "matmul", "maximum", "minimum", "nn", "no_grad", "ones", "ones_like", "ops", "optim",
     "pad", "rand", "rand_like", "randn", "randn_like", "set_grad_enabled", "set_rng_state",

@@ -49,3 +49,30 @@ class enable_grad(set_grad_enabled):
 
     def __init__(self):
         super().__init__(True)
+
+
+# ---------------------------------------------------------------------- anomaly detection
+# The switch of minires.autograd.detect_anomaly lives here, beside the grad switch, so that
+# tensor.py can read it without importing upward. Off, it costs apply() and each step of
+# the backward walk one bool check.
+
+_anomaly_enabled = False
+_anomaly_check_nan = True
+
+
+def is_anomaly_enabled() -> bool:
+    """True inside `minires.autograd.detect_anomaly()`: ops record where they were called."""
+    return _anomaly_enabled
+
+
+def is_anomaly_check_nan_enabled() -> bool:
+    """True while anomaly mode also checks every op's output and gradients for nan/inf."""
+    return _anomaly_check_nan
+
+
+def _set_anomaly(enabled: bool, check_nan: bool) -> tuple[bool, bool]:
+    """Set both anomaly switches; returns the previous (enabled, check_nan) to restore later."""
+    global _anomaly_enabled, _anomaly_check_nan
+    previous = (_anomaly_enabled, _anomaly_check_nan)
+    _anomaly_enabled, _anomaly_check_nan = bool(enabled), bool(check_nan)
+    return previous

@@ -15,13 +15,16 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import os
+import re
+import traceback
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from . import backend, ops
-from .grad_mode import is_grad_enabled
+from .grad_mode import is_anomaly_check_nan_enabled, is_anomaly_enabled, is_grad_enabled
 
 DEFAULT_DTYPE = np.float32
 
@@ -47,7 +50,7 @@ class Tensor:
             raise TypeError(f"Tensor: only floating-point tensors can require grad, got dtype {data.dtype}")
         self.data = data
         self.grad: Any = None
-        self.requires_grad = requires_grad
+        self._requires_grad = bool(requires_grad)  # checked above; see the requires_grad property
         self.grad_fn: ops.Function | None = None
         self.generation = 0  # 0 for leaves; 1 + the creator's generation otherwise
 
@@ -71,6 +74,30 @@ class Tensor:
     @property
     def is_leaf(self) -> bool:
         return self.grad_fn is None
+
+    @property
+    def requires_grad(self) -> bool:
+        """Whether backward computes a gradient for this tensor. You may set it on a leaf
+        of floating dtype (`w.requires_grad = False` freezes a weight); an op's output gets it
+        from its inputs."""
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, requires_grad: bool) -> None:
+        self._set_requires_grad(requires_grad, "requires_grad")
+
+    def _set_requires_grad(self, requires_grad: bool, where: str) -> None:
+        if self.grad_fn is not None:
+            raise RuntimeError(
+                f"{where}: only leaf tensors can change requires_grad, this one was made by "
+                f"{self.grad_fn.name}; use .detach() to get a leaf from it"
+            )
+        if requires_grad and self.data.dtype.kind != "f":
+            raise TypeError(
+                f"{where}: only floating-point tensors can require grad, got dtype {self.data.dtype}; "
+                f"convert first with .float() or .to(mr.float64)"
+            )
+        self._requires_grad = bool(requires_grad)
 
     def size(self, dim: int | None = None):
         return self.shape if dim is None else self.shape[dim]
@@ -109,18 +136,21 @@ class Tensor:
         return Tensor(self.data)
 
     def to(self, target: str | Any) -> Tensor:
-        """Move to a device ('cpu', 'cuda') or convert to a dtype (np.float64, 'float64').
+        """Move to a device ('cpu', 'cuda', 'cuda:N') or convert to a dtype (np.float64, 'float64').
 
         A dtype conversion is differentiable; a device move copies the leaf."""
-        if target in ("cpu", "cuda"):
-            if target == self.device:
+        device, index, dtype = device_or_dtype(target, "to")
+        if device == "cpu":
+            if self.device == "cpu":
                 return self
-            if target == "cuda":
-                data = backend.cupy_module().asarray(self.data)
-            else:
-                data = self.data.get()
+            return Tensor(self.data.get(), requires_grad=self.requires_grad)
+        if device == "cuda":
+            cupy = backend.cupy_module()
+            if self.device == "cuda" and index in (None, self.data.device.id):
+                return self
+            with cupy.cuda.Device(index):  # Device(None): the current one
+                data = cupy.asarray(self.data) if self.device == "cpu" else self.data.copy()  # copy() crosses GPUs
             return Tensor(data, requires_grad=self.requires_grad)
-        dtype = np.dtype(target)
         if dtype == self.dtype:
             return self
         if dtype.kind != "f" or self.dtype.kind != "f":
@@ -159,15 +189,9 @@ class Tensor:
         self.grad = None
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
-        """Turn gradient tracking on or off for this leaf, in place."""
-        if not self.is_leaf:
-            raise RuntimeError(
-                "requires_grad_: only leaf tensors can change requires_grad; "
-                "use .detach() to get a leaf from this one"
-            )
-        if requires_grad and self.dtype.kind != "f":
-            raise TypeError(f"requires_grad_: only floating-point tensors can require grad, got dtype {self.dtype}")
-        self.requires_grad = requires_grad
+        """Turn gradient tracking on or off for this leaf, in place (checked as the
+        requires_grad setter checks it)."""
+        self._set_requires_grad(requires_grad, "requires_grad_")
         return self
 
     def backward(self, grad: Any = None, retain_graph: bool = False) -> None:
@@ -200,6 +224,7 @@ class Tensor:
             return
 
         pending: dict[ops.Function, Any] = {self.grad_fn: grad}  # op -> dL/d(its output)
+        anomaly = is_anomaly_enabled()  # minires.autograd.detect_anomaly: check every gradient
         tie_breaker = itertools.count()  # heapq never compares two Functions
         heap = [(-self.grad_fn.generation, next(tie_breaker), self.grad_fn)]
         while heap:
@@ -212,6 +237,8 @@ class Tensor:
             gy = pending.pop(fn)
             gxs = fn.backward(gy)
             gxs = gxs if isinstance(gxs, tuple) else (gxs,)
+            if anomaly:
+                _anomaly_check_backward(fn, gxs)
             for x, gx, needed in zip(fn.inputs, gxs, fn.needs_input_grad):
                 if not needed or gx is None:
                     continue
@@ -448,7 +475,81 @@ def apply(fn: ops.Function, *inputs: Tensor) -> Tensor:
         out.requires_grad = True
         out.grad_fn = fn
         out.generation = fn.generation + 1
+    if is_anomaly_enabled():  # minires.autograd.detect_anomaly: note the caller, check the output
+        _anomaly_check_forward(fn, inputs, out)
     return out
+
+
+# ---------------------------------------------------------------------- anomaly detection
+# Only under minires.autograd.detect_anomaly(): apply() and Tensor.backward() call these.
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+_STACK_FRAMES_SHOWN = 10
+
+
+def _anomaly_check_forward(fn: ops.Function, inputs: Sequence[Tensor], out: Tensor) -> None:
+    """Remember where the user's code called fn (for a bad gradient later), and raise
+    now if fn's output holds a nan or an inf."""
+    stack = _user_stack()
+    if out.grad_fn is fn:
+        fn.forward_stack = stack
+    if not is_anomaly_check_nan_enabled():
+        return
+    bad = _non_finite(out.data)
+    if bad:
+        already = [f"input {i} already held {b} values" for i, t in enumerate(inputs) if (b := _non_finite(t.data))]
+        shapes = ", ".join(str(t.shape) for t in inputs)
+        cause = "; ".join(already) + " (made outside detect_anomaly?)" if already else "all were finite"
+        raise RuntimeError(
+            f"Function '{fn.name}' returned {bad} values in its forward output; its inputs (shapes {shapes}): "
+            f"{cause}.\n{_format_stack(stack)}"
+        )
+
+
+def _anomaly_check_backward(fn: ops.Function, gxs: tuple) -> None:
+    """Raise if one of the gradients fn.backward returned holds a nan or an inf
+    (PyTorch's wording: its i-th output is the gradient for its i-th input)."""
+    if not is_anomaly_check_nan_enabled():
+        return
+    for i, (gx, needed) in enumerate(zip(gxs, fn.needs_input_grad)):
+        bad = _non_finite(gx) if needed and gx is not None else None
+        if bad:
+            raise RuntimeError(
+                f"Function '{fn.name}Backward' returned {bad} values in its {i}th output.\n"
+                f"{_format_stack(fn.forward_stack)}"
+            )
+
+
+def _non_finite(a: Any) -> str | None:
+    """'nan' or 'inf' if the floating array a holds one (nan first), else None."""
+    if a.dtype.kind not in "fc":
+        return None
+    xp = backend.array_module(a)
+    if xp.isnan(a).any():
+        return "nan"
+    return "inf" if xp.isinf(a).any() else None
+
+
+def _user_stack() -> traceback.StackSummary:
+    """The Python stack of the current call, ending at the last frame outside minires
+    (the user's line that called the op); its lines are read only when printed."""
+    frames = traceback.StackSummary.extract(traceback.walk_stack(None), lookup_lines=False)
+    frames.reverse()  # walk_stack goes from the innermost frame outwards
+    user_end = len(frames)
+    while user_end and frames[user_end - 1].filename.startswith(_PACKAGE_DIR):
+        user_end -= 1
+    return traceback.StackSummary.from_list(frames[: user_end or len(frames)])
+
+
+def _format_stack(stack: traceback.StackSummary | None) -> str:
+    if stack is None:
+        return ("(no forward traceback: the graph was built outside detect_anomaly(); build it inside "
+                "to see which line created the op)")
+    left_out = len(stack) - _STACK_FRAMES_SHOWN
+    text = "Traceback of the forward call that created it (most recent call last):\n"
+    if left_out > 0:
+        text += f"  ... {left_out} outer frames left out ...\n"
+    return text + "".join(traceback.format_list(stack[-_STACK_FRAMES_SHOWN:])).rstrip("\n")
 
 
 def _check_same_device_and_dtype(op_name: str, inputs: Sequence[Tensor]) -> None:
@@ -460,6 +561,30 @@ def _check_same_device_and_dtype(op_name: str, inputs: Sequence[Tensor]) -> None
     if len(float_dtypes) > 1:
         which = ", ".join(f"input {i} is {t.dtype}" for i, t in enumerate(inputs))
         raise TypeError(f"{op_name}: inputs must have one floating dtype, got {which}; convert with .to(dtype)")
+
+
+_DEVICE = re.compile(r"cpu|cuda(?::(\d+))?")
+_TO_ALLOWED = "'cpu', 'cuda', 'cuda:N' (N = 0, 1, ...) or a dtype such as mr.float64 or 'float32'"
+
+
+def device_or_dtype(target: Any, where: str) -> tuple[str | None, int | None, np.dtype | None]:
+    """(device, GPU index or None, None) for a device, (None, None, dtype) for a dtype;
+    anything else raises, naming `where`, the value given and what is allowed."""
+    if isinstance(target, str):
+        match = _DEVICE.fullmatch(target)
+        if match:
+            index = match.group(1)
+            return ("cuda" if target.startswith("cuda") else "cpu"), (None if index is None else int(index)), None
+    if target is None:  # np.dtype(None) would quietly mean float64
+        raise TypeError(f"{where}: expected {_TO_ALLOWED}, got None")
+    try:
+        dtype = np.dtype(target)
+    except TypeError:
+        kind = ValueError if isinstance(target, str) else TypeError
+        raise kind(f"{where}: {target!r} is neither a device nor a dtype; expected {_TO_ALLOWED}") from None
+    if dtype.kind not in "biuf":
+        raise TypeError(f"{where}: minires tensors hold bool, integer or floating dtypes, got {dtype}")
+    return None, None, dtype
 
 
 def _accumulate_leaf(x: Tensor, gx: Any) -> None:

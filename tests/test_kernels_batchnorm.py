@@ -101,3 +101,72 @@ def test_batch_norm_eval_reference_matches_torch(case):
                                           training=False, eps=EPS)
     got = batchnorm.batch_norm_eval_forward_reference(x, running_mean, running_var, gamma, beta, EPS)
     np.testing.assert_allclose(got, want.numpy(), **TOL[np.float64], err_msg=f"batch_norm eval reference vs torch, {case}")
+
+
+# ---- NaN and infinity: the same non-finite results as the reference (and PyTorch) -------------
+
+
+def nonfinite_inputs(x_shape, dtype):
+    """x, gamma, beta, gy, running_mean, running_var of 5 channels, each channel with its own trouble:
+    0: one NaN in x; 1: one +inf in x; 2: +inf and -inf in x; 3: clean x, but NaN and inf in gy;
+    4: x constant (variance 0, so with eps = 0 invstd is inf and x_hat is 0 * inf = NaN)."""
+    C = x_shape[1]
+    assert C == 5, "one channel per kind of trouble"
+    x = random_array(x_shape, seed=0, dtype=dtype)
+    x[0, 0, 0, 0] = np.nan
+    x[-1, 1, -1, 0] = np.inf
+    x[0, 2, 1, 1], x[-1, 2, 0, -1] = np.inf, -np.inf
+    x[:, 4] = 0.5
+    gy = random_array(x_shape, seed=2, dtype=dtype)
+    gy[0, 3, 0, 1], gy[-1, 3, -1, -1] = np.nan, -np.inf
+    rng = np.random.default_rng(1)
+    gamma = rng.uniform(0.5, 1.5, C).astype(dtype)
+    beta = rng.standard_normal(C).astype(dtype)
+    running_mean = np.array([0.1, np.inf, 0.2, np.nan, 0.5], dtype=dtype)
+    running_var = np.array([np.nan, 1.0, np.inf, 2.0, 0.0], dtype=dtype)
+    return x, gamma, beta, gy, running_mean, running_var
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+@pytest.mark.parametrize("x_shape", [(2, 5, 3, 3), (1, 5, 3, 5)], ids=str)
+@pytest.mark.parametrize("eps", [EPS, 0.0])
+def test_batch_norm_propagates_nan_and_inf_as_the_reference(impl, x_shape, dtype, eps):
+    x, gamma, beta, gy, running_mean, running_var = nonfinite_inputs(x_shape, dtype)
+    context = f"batch_norm[{impl}] with NaN/inf, x {x_shape}, {np.dtype(dtype)}, eps={eps}"
+    with np.errstate(all="ignore"):  # the reference warns about the NaN it makes; that is the point here
+        want = batchnorm.batch_norm_train_forward_reference(x, gamma, beta, eps)
+        _, mean, invstd = want
+        want_backward = batchnorm.batch_norm_backward_reference(gy, x, mean, invstd, gamma)
+        want_eval = batchnorm.batch_norm_eval_forward_reference(x, running_mean, running_var, gamma, beta, eps)
+    # check uses assert_allclose: NaN must meet NaN and inf the same inf; finite values within TOL
+    got = run_kernel(batchnorm, impl, "batch_norm_train_forward", x, gamma, beta, eps)
+    for name, g, w in zip(("y", "mean", "invstd"), got, want, strict=True):
+        check(g, w, dtype, f"{context}: train forward {name}")
+    got = run_kernel(batchnorm, impl, "batch_norm_backward", gy, x, mean, invstd, gamma)
+    for name, g, w in zip(("gx", "ggamma", "gbeta"), got, want_backward, strict=True):
+        check(g, w, dtype, f"{context}: backward {name}")
+    got = run_kernel(batchnorm, impl, "batch_norm_eval_forward", x, running_mean, running_var, gamma, beta, eps)
+    check(got, want_eval, dtype, f"{context}: eval forward")
+
+
+# eps = 1e-5 only: for a constant channel with eps = 0, PyTorch's training forward sets invstd = 0
+# (its InvStd special case), where minires keeps IEEE arithmetic, 1/sqrt(0) = inf, and gives NaN
+def test_batch_norm_reference_matches_torch_on_nan_and_inf():
+    eps = EPS
+    torch = pytest.importorskip("torch", reason="PyTorch is the oracle for the reference")
+    x, gamma, beta, gy, running_mean, running_var = nonfinite_inputs((2, 5, 3, 3), np.float64)
+    x_t, gamma_t, beta_t = (torch.tensor(a, requires_grad=True) for a in (x, gamma, beta))
+    y_t, mean_t, invstd_t = torch.native_batch_norm(x_t, gamma_t, beta_t, None, None, True, 0.1, eps)
+    y_t.backward(torch.from_numpy(gy))
+    with np.errstate(all="ignore"):
+        y, mean, invstd = batchnorm.batch_norm_train_forward_reference(x, gamma, beta, eps)
+        gx, ggamma, gbeta = batchnorm.batch_norm_backward_reference(gy, x, mean, invstd, gamma)
+        y_eval = batchnorm.batch_norm_eval_forward_reference(x, running_mean, running_var, gamma, beta, eps)
+    y_eval_t = torch.nn.functional.batch_norm(*map(torch.from_numpy, (x, running_mean, running_var, gamma, beta)),
+                                              training=False, eps=eps)
+    for name, got, want in [("y", y, y_t), ("mean", mean, mean_t), ("invstd", invstd, invstd_t),
+                            ("gx", gx, x_t.grad), ("ggamma", ggamma, gamma_t.grad), ("gbeta", gbeta, beta_t.grad),
+                            ("eval y", y_eval, y_eval_t)]:
+        np.testing.assert_allclose(got, want.detach().numpy(), **TOL[np.float64],
+                                   err_msg=f"batch_norm reference vs torch with NaN/inf, eps={eps}: {name}")

@@ -118,3 +118,32 @@ def test_conv_output_size_says_what_does_not_fit():
 def test_col2im_rejects_a_col_of_the_wrong_shape():
     with pytest.raises(ValueError, match=r"col2im: col must be .* = \(27, 50\) .* got \(27, 49\)"):
         im2col.col2im_reference(np.zeros((27, 49)), (2, 3, 5, 5), (3, 3), (1, 1), (1, 1), (1, 1))
+
+
+# ---- NaN and infinity: the same non-finite results as the reference ---------------------------
+
+
+def plant_nonfinite(x, seed, fraction=0.2):
+    """x with about `fraction` of its entries (chosen at random) set to NaN, +inf or -inf, in place."""
+    rng = np.random.default_rng(seed)
+    hit = rng.random(x.shape) < fraction
+    x[hit] = rng.choice([np.nan, np.inf, -np.inf], size=int(hit.sum()))
+    return x
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+@pytest.mark.parametrize("case", ["3x3_s2_p1_7x9", "7x7_s2_p3_batch1", "2x3_s21_p01_d12"])
+def test_im2col_and_col2im_propagate_nan_and_inf_as_the_reference(impl, case, dtype):
+    x_shape, kernel_size, stride, padding, dilation, layout = CASES[case]
+    args = (kernel_size, stride, padding, dilation)
+    x = plant_nonfinite(random_array(x_shape, seed=0, dtype=dtype, layout=layout), seed=5)
+    col = plant_nonfinite(random_array(col_shape(x_shape, *args), seed=1, dtype=dtype, layout=layout), seed=6)
+    context = f"[{impl}] with NaN/inf, {case}, {np.dtype(dtype)} {layout}"
+    # im2col only copies: exactly equal, NaN where NaN was; col2im sums: NaN or the same inf, finite within TOL
+    np.testing.assert_array_equal(run_kernel(im2col, impl, "im2col", x, *args), im2col.im2col_reference(x, *args),
+                                  err_msg=f"im2col{context}")
+    with np.errstate(invalid="ignore"):  # inf + -inf in the reference's sums
+        want = im2col.col2im_reference(col, x_shape, *args)
+    np.testing.assert_allclose(run_kernel(im2col, impl, "col2im", col, x_shape, *args), want, **TOL[dtype],
+                               err_msg=f"col2im{context}")

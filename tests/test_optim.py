@@ -177,3 +177,68 @@ def test_scheduler_state_dict_resumes_the_same_lr():
     sched.step()
     sched2.step()
     assert opt2.param_groups[0]["lr"] == opt.param_groups[0]["lr"]
+
+
+def _stepped(kind, **settings):
+    params = [mr.tensor(np.ones(3), requires_grad=True), mr.tensor(np.ones(2), requires_grad=True)]
+    opt = kind(params, **settings)
+    quadratic_grads(params)
+    opt.step()
+    return opt
+
+
+def _fresh(kind, **settings):
+    return kind([mr.tensor(np.ones(3), requires_grad=True), mr.tensor(np.ones(2), requires_grad=True)], **settings)
+
+
+def test_loading_another_optimizers_state_is_refused_naming_both():
+    adam_state = _stepped(optim.Adam, lr=0.1).state_dict()
+    sgd_state = _stepped(optim.SGD, lr=0.1, momentum=0.9).state_dict()
+    sgd = _fresh(optim.SGD, lr=0.1, momentum=0.9)
+    with pytest.raises(ValueError, match=r"SGD.load_state_dict: this state was saved by Adam or AdamW \(its groups "
+                                         r"have betas, eps; SGD's have momentum, dampening, nesterov\)"):
+        sgd.load_state_dict(adam_state)
+    assert sgd.state == {} and "betas" not in sgd.param_groups[0], "a refused state must change nothing"
+    for kind in (optim.Adam, optim.AdamW):
+        with pytest.raises(ValueError, match=rf"{kind.__name__}.load_state_dict: this state was saved by SGD "
+                                             rf"\(its groups have momentum, dampening, nesterov; "
+                                             rf"{kind.__name__}'s have betas, eps\)"):
+            _fresh(kind).load_state_dict(sgd_state)
+    _fresh(optim.AdamW).load_state_dict(adam_state)  # as in PyTorch: the same buffers and settings
+
+
+def test_pytorch_shaped_states_are_recognised_by_their_keys():
+    # torch 2.x's state_dict() groups (no minires-only key is needed to tell the kinds apart)
+    torch_sgd = {"lr": 0.1, "momentum": 0.9, "dampening": 0, "weight_decay": 0, "nesterov": False,
+                 "maximize": False, "foreach": None, "differentiable": False, "fused": None}
+    torch_adam = {"lr": 0.001, "betas": (0.9, 0.999), "eps": 1e-08, "weight_decay": 0, "amsgrad": False,
+                  "maximize": False, "foreach": None, "capturable": False, "differentiable": False,
+                  "fused": None, "decoupled_weight_decay": False}
+    sgd_state = {"state": {0: {"momentum_buffer": np.ones(3)}}, "param_groups": [{**torch_sgd, "params": [0, 1]}]}
+    adam_state = {"state": {0: {"step": 1.0, "exp_avg": np.ones(3), "exp_avg_sq": np.ones(3)}},
+                  "param_groups": [{**torch_adam, "params": [0, 1]}]}
+    _fresh(optim.SGD, lr=0.1).load_state_dict(sgd_state)
+    _fresh(optim.Adam).load_state_dict(adam_state)
+    with pytest.raises(ValueError, match="SGD.load_state_dict: this state was saved by Adam or AdamW"):
+        _fresh(optim.SGD, lr=0.1).load_state_dict(adam_state)
+    with pytest.raises(ValueError, match="Adam.load_state_dict: this state was saved by SGD"):
+        _fresh(optim.Adam).load_state_dict(sgd_state)
+
+
+def test_per_parameter_buffers_must_be_this_optimizers():
+    adam_state = _stepped(optim.Adam).state_dict()
+    adam_state["state"][0]["max_exp_avg_sq"] = np.ones(3)  # amsgrad, which minires' Adam does not do
+    with pytest.raises(ValueError, match=r"Adam.load_state_dict: this state does not fit Adam \(parameter 0 has "
+                                         r"buffers step, exp_avg, exp_avg_sq, max_exp_avg_sq; Adam keeps step, "
+                                         r"exp_avg, exp_avg_sq\)"):
+        _fresh(optim.Adam).load_state_dict(adam_state)
+    partial = _stepped(optim.Adam).state_dict()
+    del partial["state"][1]["exp_avg"]
+    with pytest.raises(ValueError, match="parameter 1 has buffers step, exp_avg_sq; Adam keeps"):
+        _fresh(optim.Adam).load_state_dict(partial)
+    mixed = _stepped(optim.SGD, lr=0.1, momentum=0.9).state_dict()
+    mixed["state"][1] = _stepped(optim.Adam).state_dict()["state"][1]  # SGD's groups, Adam's buffers
+    with pytest.raises(ValueError, match=r"SGD.load_state_dict: this state was saved by Adam or AdamW \(parameter 1 "
+                                         r"has buffers step, exp_avg, exp_avg_sq; SGD keeps momentum_buffer\)"):
+        _fresh(optim.SGD, lr=0.1, momentum=0.9).load_state_dict(mixed)
+    _fresh(optim.SGD, lr=0.1).load_state_dict(_stepped(optim.SGD, lr=0.1).state_dict())  # no momentum, no buffers

@@ -10,8 +10,9 @@ from helpers import assert_close, random_array
 import minires as mr
 import minires.nn.functional as F
 
-torch = pytest.importorskip("torch", reason="PyTorch is not installed (pip install 'minires[bench]')")
-TF = torch.nn.functional
+# torch and its functional module, imported by the test itself, never while collecting
+# (tests/test_collection.py); the lambdas below look them up when they run.
+torch = TF = None
 LABELS = [1, 0, 3]
 
 # name -> (minires fn, torch fn, input shapes); inputs are positive where log/sqrt/pow need it
@@ -41,6 +42,9 @@ CASES = {
 
 @pytest.mark.parametrize("name", CASES)
 def test_matches_torch(name):
+    global torch, TF
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed (pip install 'minires[bench]')")
+    TF = torch.nn.functional
     mr_fn, torch_fn, shapes = CASES[name]
     arrays = [random_array(s, seed=i, positive=True) for i, s in enumerate(shapes)]
     ours = [mr.tensor(a, requires_grad=True) for a in arrays]

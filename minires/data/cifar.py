@@ -10,7 +10,11 @@ laid out as the red 32x32 plane, then green, then blue, each row-major, so
     row[c * 1024 + h * 32 + w]  is pixel (c, h, w),   and   data.reshape(n, 3, 32, 32)
 
 gives the (N, C, H, W) images without moving a byte. b"labels" holds n ints in [0, 10).
-Every file is checked as it is read; a fault names the file and what is wrong with it.
+Every file is checked as it is read, first by its structure (a dict, uint8 (n, 3072) pixels, one
+label in [0, 10) per image), then, unless check_content=False, by its content: the sha256 of its
+pixels and labels must be the official one (CONTENT_SHA256). A fault names the file, what is wrong
+with it, and what to do; every error CIFAR10(...) raises is an OSError or a ValueError whose message
+stands on its own, so a script can print it as one line.
 The files are pickles, so read only ones you trust (the download checks the archive's md5).
 """
 
@@ -21,6 +25,7 @@ import os
 import pickle
 import tarfile
 import tempfile
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -31,6 +36,19 @@ FOLDER = "cifar-10-batches-py"
 TRAIN_FILES = [f"data_batch_{i}" for i in range(1, 6)]
 TEST_FILES = ["test_batch"]
 NUM_CLASSES = 10
+IMAGES_PER_BATCH = 10_000
+
+# sha256 of each official batch's content: its b"data" bytes (uint8 (10000, 3072), C order), then its
+# b"labels" as little-endian int64. The content, not the file: copies whose pickles differ only in
+# b"filenames" or in pickle protocol (like ../shared/data) hold the same images and labels.
+CONTENT_SHA256 = {
+    "data_batch_1": "54b2ed21fbd6a52cfc507fb5af63b8610e1938828f3017b159e69e87bb1965db",
+    "data_batch_2": "a860ea80505c3e017d336ca80eca64bdc58099bf285ae8650980ed6c846f5e53",
+    "data_batch_3": "701e5e97f12252a2ec703b29fe275315471b883e27926ec8e9d3b08ca81b2fab",
+    "data_batch_4": "6c9358a56fb97959b9b494683c1c1ef9f0c4f291f3686302835e08a0b0ab2f47",
+    "data_batch_5": "c2108fec4d9d07a51c26c680b5886f54ff810c859a3f7ba7efe3a4a82a838293",
+    "test_batch": "2c33b053d1cd726af8d86e174a96dd89d7000ba1412add026d68142375b89d51",
+}
 
 Transform = Callable[[np.ndarray, np.random.Generator], np.ndarray]
 
@@ -40,10 +58,15 @@ class CIFAR10:
 
     root:      the folder that holds cifar-10-batches-py/ (torchvision's convention), str or Path
     train:     True: the five data_batch files; False: test_batch
-    download:  if the folder is missing or damaged, fetch the official archive (md5-checked) into root
+    download:  if the folder is missing or unreadable, fetch the official archive (md5-checked) into root
     transform: a batch transform t(images (B, 3, 32, 32) uint8, rng) -> images, or None
+    check_content: True: each batch must hold the official pixels and labels (CONTENT_SHA256);
+               False: only the structure is checked, for CIFAR-format folders of other images
 
     data:    uint8 (N, 3, 32, 32)     targets: int64 (N,)     classes: the 10 names, from batches.meta
+
+    A folder whose files are readable but whose content differs from the official one is never
+    replaced by a download: it may be someone's own images. The error says what to do instead.
     """
 
     url = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
@@ -51,28 +74,61 @@ class CIFAR10:
     filename = "cifar-10-python.tar.gz"
 
     def __init__(
-        self, root: str | os.PathLike, train: bool = True, download: bool = False, transform: Transform | None = None
+        self,
+        root: str | os.PathLike,
+        train: bool = True,
+        download: bool = False,
+        transform: Transform | None = None,
+        check_content: bool = True,
     ):
         self.root, self.train, self.transform = Path(root), train, transform
+        self.check_content = check_content
         folder = self.root / FOLDER
-        if download:
-            try:
-                self._read(folder)  # already there and valid: nothing to fetch
-                return
-            except (FileNotFoundError, ValueError) as fault:
-                if folder.exists():
-                    print(f"CIFAR10: {folder} is damaged ({fault}); fetching a fresh copy")
+        point_root = f"point root (--data in the examples) at the folder that holds {FOLDER}/"
+        if self.root.exists() and not self.root.is_dir():
+            raise NotADirectoryError(f"CIFAR10: root {self.root} is a file, not a folder; {point_root}")
+        if not folder.exists() and (self.root / "batches.meta").exists():
+            raise FileNotFoundError(f"CIFAR10: {self.root} looks like {FOLDER}/ itself (it holds batches.meta); "
+                                    f"{point_root}, here {self.root.parent}")
+        try:
+            self._read(folder)  # there and valid: nothing to fetch
+            return
+        except ContentMismatch:
+            raise  # readable, only other images: never deleted for a download
+        except (OSError, ValueError) as fault:
+            damage = None if not folder.exists() else fault  # None: no folder at all
+        if not download:
+            if damage is None:
+                raise FileNotFoundError(f"CIFAR10: no {FOLDER}/ in {self.root}; pass download=True to fetch it "
+                                        f"from {self.url}, or {point_root}")
+            raise _reworded(damage, f"{damage}; pass download=True to fetch a fresh copy, or {point_root}")
+        what = f"no {FOLDER}/ in {self.root}" if damage is None else str(damage).removeprefix("CIFAR10: ")
+        unwritable = _not_writable(self.root)
+        if unwritable:
+            raise PermissionError(f"CIFAR10: {what}, and no copy can be downloaded into {self.root}: {unwritable}; "
+                                  f"{point_root}, or at a folder you can write to")
+        if damage is not None:
+            print(f"CIFAR10: {what}; fetching a fresh copy")
+        try:
             self.download()
-        elif not folder.is_dir():
-            raise FileNotFoundError(
-                f"CIFAR10: no {FOLDER}/ folder in {self.root}; pass download=True, "
-                f"or root= the folder that holds {FOLDER}/"
-            )
+        except (OSError, ValueError) as e:
+            failure = str(e).removeprefix("CIFAR10.download: ")
+            if damage is None:
+                message = f"CIFAR10: {what}, and the download failed: {failure}; to use a local copy, {point_root}"
+            else:
+                message = (f"CIFAR10: {what}; tried to download a fresh copy, but {failure}. "
+                           f"Point root (--data in the examples) at a folder that holds a good {FOLDER}/ copy")
+            raise _reworded(e, message) from e
         self._read(folder)
 
     def _read(self, folder: Path) -> None:
+        if folder.exists() and not folder.is_dir():
+            raise NotADirectoryError(f"CIFAR10: {folder} is a file, not a folder")
+        if folder.is_dir() and not any(folder.iterdir()):
+            raise FileNotFoundError(f"CIFAR10: {folder} is empty")
         self.classes = read_meta(folder / "batches.meta")
-        parts = [read_batch(folder / name) for name in (TRAIN_FILES if self.train else TEST_FILES)]
+        names = TRAIN_FILES if self.train else TEST_FILES
+        parts = [read_batch(folder / name, CONTENT_SHA256[name] if self.check_content else None) for name in names]
         self.data = np.concatenate([images for images, _ in parts])  # (N, 3, 32, 32) uint8
         self.targets = np.concatenate([labels for _, labels in parts])  # (N,) int64
 
@@ -136,12 +192,13 @@ def fetch(url: str, path: Path) -> str:
     """Copy url (https:// or file://) to path; returns the md5 of what was written."""
     digest = hashlib.md5(usedforsecurity=False)
     try:
-        with urllib.request.urlopen(url) as response, open(path, "wb") as f:  # file:// works too
+        with urllib.request.urlopen(url, timeout=60) as response, open(path, "wb") as f:  # file:// works too
             for block in iter(lambda: response.read(1 << 20), b""):
                 digest.update(block)
                 f.write(block)
-    except OSError as e:  # urllib's URLError is an OSError
-        raise OSError(f"CIFAR10.download: could not fetch {url}: {e}") from e
+    except OSError as e:  # urllib's URLError is an OSError; its .reason says why (no network, no such file)
+        reason = e if isinstance(e, urllib.error.HTTPError) else getattr(e, "reason", e)
+        raise OSError(f"CIFAR10.download: could not fetch {url} ({reason})") from e
     return digest.hexdigest()
 
 
@@ -156,9 +213,42 @@ def extract_safely(tar: tarfile.TarFile, destination: Path) -> None:
     tar.extractall(destination)  # every member was checked above
 
 
+class ContentMismatch(ValueError):
+    """A batch file that reads well but whose pixels or labels are not the official CIFAR-10 ones."""
+
+
+def _reworded(error: Exception, message: str) -> Exception:
+    """An exception of error's kind (FileNotFoundError, ValueError, ...) with a new message."""
+    if type(error).__module__ != "builtins":  # a library's own class may want other arguments
+        return ValueError(message) if isinstance(error, ValueError) else OSError(message)
+    return type(error)(message)
+
+
+def _not_writable(root: Path) -> str:
+    """Why a download into root cannot work ('' if it can): root, or the folder that would hold it,
+    must be a folder this process may write to. Checked before going to the network."""
+    existing = root
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent  # root/.. may be created by the download, the first existing one must be writable
+    if not existing.is_dir():
+        return f"{existing} is a file, not a folder"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"{existing} is not writable (permission denied)"
+    return ""
+
+
+def content_sha256(data: np.ndarray, labels: np.ndarray) -> str:
+    """sha256 of a batch's content: its pixels (uint8 (n, 3072), C order), then its labels as int64."""
+    digest = hashlib.sha256(np.ascontiguousarray(data))  # hashes the array's buffer: no copy
+    digest.update(np.asarray(labels, dtype="<i8").tobytes())
+    return digest.hexdigest()
+
+
 def _unpickle(path: Path) -> object:
+    if not path.exists():
+        raise FileNotFoundError(f"CIFAR10: missing file {path}")
     if not path.is_file():
-        raise FileNotFoundError(f"CIFAR10: missing file {path}; download=True fetches a complete copy")
+        raise IsADirectoryError(f"CIFAR10: {path} is a folder, not a file")
     try:
         with open(path, "rb") as f:
             return pickle.load(f, encoding="bytes")
@@ -166,8 +256,9 @@ def _unpickle(path: Path) -> object:
         raise ValueError(f"CIFAR10: {path} is not a readable pickle ({type(e).__name__}: {e})") from e
 
 
-def read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """One batch file -> (images uint8 (n, 3, 32, 32), labels int64 (n,)), every field checked."""
+def read_batch(path: Path, sha256: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """One batch file -> (images uint8 (n, 3, 32, 32), labels int64 (n,)), every field checked;
+    with sha256, the content too (content_sha256 of its pixels and labels must equal it)."""
     batch = _unpickle(path)
     if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:
         got = f"keys {sorted(batch)}" if isinstance(batch, dict) else f"a {type(batch).__name__}"
@@ -185,7 +276,15 @@ def read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(
             f"CIFAR10: {path}: b'labels' must lie in [0, {NUM_CLASSES}), got values in [{labels.min()}, {labels.max()}]"
         )
-    return data.reshape(-1, 3, 32, 32), labels.astype(np.int64)
+    labels = labels.astype(np.int64)
+    if sha256 is not None and content_sha256(data, labels) != sha256:
+        count = "" if len(data) == IMAGES_PER_BATCH else f" ({len(data)} images, the official file has 10,000)"
+        raise ContentMismatch(
+            f"CIFAR10: {path} is readable, but its pixels or labels differ from the official CIFAR-10 "
+            f"{path.name}{count}; delete {path.parent} and download it again (download=True), or pass "
+            f"check_content=False (--skip-content-check in the examples) if these are meant to be other images"
+        )
+    return data.reshape(-1, 3, 32, 32), labels
 
 
 def read_meta(path: Path) -> list[str]:

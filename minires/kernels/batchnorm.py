@@ -26,8 +26,6 @@ Step into the numba loops with NUMBA_DISABLE_JIT=1.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from . import _cuda
@@ -112,7 +110,8 @@ def _batch_norm_train_forward_loops(x, gamma, beta, eps, y, mean, invstd):
                 for w in range(W):
                     d = x[n, c, h, w] - mean_c
                     squares += d * d
-        invstd_c = 1.0 / math.sqrt(squares / M + eps)
+        # np.sqrt, not math.sqrt: 1/sqrt(0) is then inf, as in the reference, with NUMBA_DISABLE_JIT=1 too
+        invstd_c = 1.0 / np.sqrt(squares / M + eps)
         mean[c] = mean_c
         invstd[c] = invstd_c
         for n in range(N):
@@ -128,7 +127,7 @@ def _batch_norm_eval_forward_loops(x, running_mean, running_var, gamma, beta, ep
     for plane in prange(N * C):  # plane = (n, c) flattened; each iteration owns y[n, c]
         n = plane // C
         c = plane % C
-        invstd_c = 1.0 / math.sqrt(running_var[c] + eps)
+        invstd_c = 1.0 / np.sqrt(running_var[c] + eps)  # np.sqrt: NaN, not an error, for a negative variance
         for h in range(H):
             for w in range(W):
                 y[n, c, h, w] = gamma[c] * ((x[n, c, h, w] - running_mean[c]) * invstd_c) + beta[c]

@@ -1,10 +1,14 @@
 """Elementwise kernels of a ResNet: ReLU forward/backward and the residual add.
 
 Every implementation of a kernel takes and returns the same arrays:
-  relu_forward_<impl>(x) -> y                y = max(x, 0)
-  relu_backward_<impl>(x, gy) -> gx          gx = gy where x > 0, else 0 (also at 0, as PyTorch)
+  relu_forward_<impl>(x) -> y                y = max(x, 0), and NaN stays NaN
+  relu_backward_<impl>(x, gy) -> gx          gx = 0 where x <= 0 (also at 0), else gy
   add_forward_<impl>(a, b) -> y              y = a + b, same shapes (the residual join)
 x, y, gy, gx, a, b: one shape, any layout; outputs are C-contiguous and of the input's dtype.
+
+NaN and inf behave as in PyTorch: relu(nan) = nan, and the backward is its threshold_backward,
+gx = 0 where x <= 0 else gy, so a NaN input passes its gradient on, and an infinite gy where
+x <= 0 gives 0 (not inf * 0 = NaN). That is why every version tests `x <= 0`: NaN is not <= 0.
 
 The Numba loops run over the flattened arrays, one iteration per element, so iteration i
 writes only element i: no races, and `prange` may hand the iterations to any thread.
@@ -15,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._cuda import elementwise
+from . import _cuda
 from ._jit import parallel_jit, prange
 
 # ---------------------------------------------------------------- NumPy reference
@@ -23,12 +27,12 @@ from ._jit import parallel_jit, prange
 
 def relu_forward_reference(x):
     """y = max(x, 0).   x, y: any shape"""
-    return np.maximum(x, 0)
+    return np.maximum(x, 0)  # np.maximum propagates NaN: relu(nan) = nan, as torch.relu
 
 
 def relu_backward_reference(x, gy):
-    """gx = gy where x > 0, else 0.   x, gy, gx: the same shape"""
-    return gy * (x > 0)
+    """gx = 0 where x <= 0, else gy.   x, gy, gx: the same shape"""
+    return np.where(x <= 0, 0, gy)  # as PyTorch: a NaN x passes gy; not gy * (x > 0), where inf * 0 = NaN
 
 
 def add_forward_reference(a, b):
@@ -41,12 +45,12 @@ def add_forward_reference(a, b):
 
 def _relu_forward_loops(x, y):  # 1-D contiguous; plain Python until jitted
     for i in prange(x.shape[0]):
-        y[i] = x[i] if x[i] > 0 else 0.0
+        y[i] = 0.0 if x[i] <= 0 else x[i]  # NaN is not <= 0: it passes through, as in np.maximum
 
 
 def _relu_backward_loops(x, gy, gx):
     for i in prange(x.shape[0]):
-        gx[i] = gy[i] if x[i] > 0 else 0.0
+        gx[i] = 0.0 if x[i] <= 0 else gy[i]  # NaN is not <= 0: its gradient passes, as in PyTorch
 
 
 def _add_loops(a, b, y):
@@ -81,15 +85,15 @@ def add_forward_numba(a, b):
 
 
 def relu_forward_cupy(x):
-    return elementwise("T x", "T y", "y = x > 0 ? x : (T)0", "minires_relu_forward")(x)
+    return _cuda.elementwise("T x", "T y", "y = x <= 0 ? (T)0 : x", "minires_relu_forward")(x)
 
 
 def relu_backward_cupy(x, gy):
-    return elementwise("T x, T gy", "T gx", "gx = x > 0 ? gy : (T)0", "minires_relu_backward")(x, gy)
+    return _cuda.elementwise("T x, T gy", "T gx", "gx = x <= 0 ? (T)0 : gy", "minires_relu_backward")(x, gy)
 
 
 def add_forward_cupy(a, b):
-    return elementwise("T a, T b", "T y", "y = a + b", "minires_add_forward")(a, b)
+    return _cuda.elementwise("T a, T b", "T y", "y = a + b", "minires_add_forward")(a, b)
 
 
 # jitted here, at the bottom, so the loops above stay plain functions for reading and pdb

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from .. import ops
 from ..grad_mode import no_grad
 from ..random import default_generator
@@ -27,7 +29,25 @@ def _pair(value: int | tuple[int, int], name: str, fn: str, minimum: int = 1) ->
 
 def _require_4d(input: Tensor, fn: str) -> None:
     if input.ndim != 4:
-        raise ValueError(f"{fn}: input must be (N, C, H, W), got shape {input.shape}")
+        unbatched = ("; an unbatched (C, H, W) image, which PyTorch also takes, is not supported here: "
+                     "add the batch axis with x.unsqueeze(0)") if input.ndim == 3 and fn != "batch_norm" else ""
+        raise ValueError(f"{fn}: input must be (N, C, H, W), got shape {input.shape}{unbatched}")
+
+
+def _require_float(fn: str, **tensors: Tensor | None) -> None:
+    """Every given tensor (None skipped) floating point, and all of one dtype.
+
+    Integer images are the usual culprit: a uint8 batch straight from a dataset
+    would be silently wrapped around or truncated by float math done in uint8."""
+    given = {name: t for name, t in tensors.items() if t is not None}
+    for name, t in given.items():
+        if t.dtype.kind != "f":
+            hint = " (scale uint8 images to [0, 1]: x.float() / 255)" if t.dtype == np.uint8 else ""
+            raise TypeError(f"{fn}: {name} must be a floating-point tensor (float32 or float64), got dtype {t.dtype}; "
+                            f"convert it with .float(){hint}")
+    if len({t.dtype for t in given.values()}) > 1:
+        which = ", ".join(f"{name} is {t.dtype}" for name, t in given.items())
+        raise TypeError(f"{fn}: all tensors need one floating dtype, got {which}; convert with .to(dtype)")
 
 
 def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, dilation=1,
@@ -43,6 +63,7 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
     (2, 16, 32, 32)
     """
     _require_4d(input, "conv2d")
+    _require_float("conv2d", input=input, weight=weight, bias=bias)
     if weight.ndim != 4:
         raise ValueError(f"conv2d: weight must be (C_out, C_in // groups, KH, KW), got shape {weight.shape}")
     if not isinstance(groups, int) or groups < 1 or weight.shape[0] % groups:
@@ -77,6 +98,7 @@ def avg_pool2d(input: Tensor, kernel_size, stride=None, padding=0) -> Tensor:
     returns (N, C, OH, OW),  OH = (H + 2*padding - KH) // stride + 1, OW likewise
     """
     _require_4d(input, "avg_pool2d")
+    _require_float("avg_pool2d", input=input)  # an integer mean would be truncated
     kernel, stride, padding = _pool_args(kernel_size, stride, padding, "avg_pool2d")
     return apply(ops.AvgPool2d(kernel, stride, padding), input)
 
@@ -98,6 +120,7 @@ def adaptive_avg_pool2d(input: Tensor, output_size) -> Tensor:
     other sizes must divide H and W (then the windows are H/OH x W/OW, no overlap).
     """
     _require_4d(input, "adaptive_avg_pool2d")
+    _require_float("adaptive_avg_pool2d", input=input)  # an integer mean would be truncated
     oh, ow = _pair(output_size, "output_size", "adaptive_avg_pool2d")
     n, c, h, w = input.shape
     if (oh, ow) == (1, 1):
@@ -125,6 +148,8 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     with running_mean/var, which must then be given.
     """
     _require_4d(input, "batch_norm")
+    _require_float("batch_norm", input=input, weight=weight, bias=bias, running_mean=running_mean,
+                   running_var=running_var)
     c = input.shape[1]
     gamma = weight if weight is not None else _as_tensor(1.0, like=input).expand(c)
     beta = bias if bias is not None else _as_tensor(0.0, like=input).expand(c)
@@ -168,6 +193,14 @@ def add(input: Tensor, other: Tensor) -> Tensor:
 
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """y = input @ weight^T + bias.   input: (..., in)  weight: (out, in)  bias: (out,)  y: (..., out)"""
+    if input.ndim == 0:
+        raise ValueError(f"linear: input must have at least 1 dimension (..., in_features), got a 0-d tensor "
+                         f"(shape ()); weight {weight.shape} expects {weight.shape[-1]} features")
+    if weight.ndim != 2:
+        raise ValueError(f"linear: weight must be (out_features, in_features), got shape {weight.shape}")
+    _require_float("linear", input=input, weight=weight, bias=bias)
+    if bias is not None and bias.shape != weight.shape[:1]:
+        raise ValueError(f"linear: bias must be (out_features,) = ({weight.shape[0]},), got shape {bias.shape}")
     if input.shape[-1:] != weight.shape[1:]:
         raise ValueError(f"linear: input {input.shape} has {input.shape[-1]} features, weight {weight.shape} expects "
                          f"{weight.shape[1]}")

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from .. import backend
-from ..tensor import Tensor
+from ..tensor import Tensor, device_or_dtype
 
 
 class Parameter(Tensor):
@@ -167,11 +167,12 @@ class Module:
     def to(self, target: Any) -> Module:
         """Move every parameter and buffer to a device ('cpu', 'cuda') or convert floating
         ones to a dtype (np.float64 for gradcheck), in place; returns self."""
+        device, _, dtype = device_or_dtype(target, "Module.to")  # a bad target raises before anything moves
         for t in list(self.parameters()) + list(self.buffers()):
-            if target in ("cpu", "cuda"):
+            if device is not None:
                 t.data = t.to(target).data
             elif t.dtype.kind == "f":
-                t.data = t.data.astype(np.dtype(target))
+                t.data = t.data.astype(dtype)
             t.grad = None if t.grad is None else t.grad.astype(t.data.dtype)
         return self
 

@@ -31,12 +31,16 @@ class Function:
                         op's output 1 + its op's), so processing in decreasing
                         generation visits every consumer of a tensor before the
                         tensor's creator
+      forward_stack     under minires.autograd.detect_anomaly only: the Python stack
+                        (traceback.StackSummary) of the call that created the op,
+                        so a bad gradient can be traced back to the user's line
     """
 
     inputs: tuple = ()
     needs_input_grad: tuple[bool, ...] = ()
     generation: int = 0
     freed: bool = False
+    forward_stack: Any = None
 
     def forward(self, *xs: Array) -> Array:
         raise NotImplementedError

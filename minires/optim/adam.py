@@ -18,6 +18,9 @@ class Adam(Optimizer):
     """
 
     decoupled_weight_decay = False
+    _hyperparameters = ("lr", "betas", "eps", "weight_decay")
+    _buffers = ("step", "exp_avg", "exp_avg_sq")
+    _buffers_together = True
 
     def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0):

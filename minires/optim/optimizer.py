@@ -21,6 +21,13 @@ from ..tensor import Tensor
 class Optimizer:
     """Base class: subclasses implement `step()` with the update of each parameter."""
 
+    # What a state_dict of each kind of optimizer holds, to recognise one written by another
+    # kind: the hyper-parameters of its groups, and the buffers it may keep per parameter
+    # (all of them at once if _buffers_together). Subclasses set these; None skips the check.
+    _hyperparameters: tuple[str, ...] | None = None
+    _buffers: tuple[str, ...] | None = None
+    _buffers_together = False
+
     def __init__(self, params: Iterable[Any], defaults: dict[str, Any]):
         self.defaults = defaults
         groups = list(params)
@@ -79,22 +86,75 @@ class Optimizer:
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Resume from state_dict(), this class's or PyTorch's. A state written by another
+        kind of optimizer (Adam's into SGD, say) is refused, recognised by the keys both
+        libraries use: the groups' hyper-parameter names and the per-parameter buffer names."""
+        name = type(self).__name__
         groups = state_dict["param_groups"]
+        self._check_written_by_this_kind(groups, state_dict["state"])
         if len(groups) != len(self.param_groups) or any(
             len(g["params"]) != len(own["params"]) for g, own in zip(groups, self.param_groups)
         ):
             raise ValueError(
-                f"{type(self).__name__}.load_state_dict: the saved groups hold "
+                f"{name}.load_state_dict: the saved groups hold "
                 f"{[len(g['params']) for g in groups]} parameters, this optimizer's "
                 f"{[len(g['params']) for g in self.param_groups]}"
             )
         params = [p for group in self.param_groups for p in group["params"]]
+        state = {}
+        for i, s in state_dict["state"].items():
+            if not 0 <= int(i) < len(params):
+                raise ValueError(f"{name}.load_state_dict: the state names parameter {i}, "
+                                 f"but this optimizer has {len(params)}")
+            p = params[int(i)]
+            state[id(p)] = {k: _like(v, p) for k, v in s.items()}
         for own, saved in zip(self.param_groups, groups):
             own.update({k: v for k, v in saved.items() if k != "params"})
-        self.state = {}
-        for i, s in state_dict["state"].items():
-            p = params[int(i)]
-            self.state[id(p)] = {k: _like(v, p) for k, v in s.items()}
+        self.state = state
+
+    def _check_written_by_this_kind(self, groups: list[dict[str, Any]], state: dict[Any, dict[str, Any]]) -> None:
+        name = type(self).__name__
+        own = [k for k in self.defaults if k != "params"]
+        for group in groups:
+            saved = [k for k in group if k != "params"]
+            missing = [k for k in own if k not in group]
+            if not missing:
+                continue
+            writers, signature = _kinds_with(lambda cls, saved=saved: set(cls._hyperparameters or ()) <= set(saved),
+                                             lambda cls: len(cls._hyperparameters))
+            theirs = [k for k in (signature or saved) if k not in own]
+            by = f"was saved by {writers}" if writers else f"does not fit {name}"
+            raise ValueError(f"{name}.load_state_dict: this state {by} (its groups have "
+                             f"{', '.join(theirs) or 'only ' + ', '.join(saved)}; {name}'s have "
+                             f"{', '.join(missing)})")
+        if self._buffers is None:
+            return
+        for i, s in state.items():
+            foreign = [k for k in s if k not in self._buffers]
+            incomplete = self._buffers_together and s and len(s) < len(self._buffers)
+            if not foreign and not incomplete:
+                continue
+            writers, _ = _kinds_with(lambda cls, s=s: cls._buffers is not None and set(s) <= set(cls._buffers),
+                                     lambda cls: -len(cls._buffers))
+            by = f"was saved by {writers}" if writers and not incomplete else f"does not fit {name}"
+            raise ValueError(f"{name}.load_state_dict: this state {by} (parameter {i} has buffers "
+                             f"{', '.join(s)}; {name} keeps {', '.join(self._buffers)})")
+
+
+def _kinds_with(fits, rank) -> tuple[str, tuple[str, ...] | None]:
+    """The minires optimizers c with fits(c) and the highest rank(c), named as in "Adam or
+    AdamW", and their hyper-parameters."""
+    kinds, todo = [], list(Optimizer.__subclasses__())
+    while todo:
+        cls = todo.pop(0)
+        todo.extend(cls.__subclasses__())
+        if cls.__module__.startswith("minires.") and cls._hyperparameters is not None and fits(cls):
+            kinds.append(cls)
+    if not kinds:
+        return "", None
+    best = max(rank(c) for c in kinds)
+    kinds = [c for c in kinds if rank(c) == best]
+    return " or ".join(c.__name__ for c in kinds), kinds[0]._hyperparameters
 
 
 def _host_copy(value: Any) -> Any:

@@ -15,6 +15,9 @@ class SGD(Optimizer):
         p   = p - lr * g
     """
 
+    _hyperparameters = ("lr", "momentum", "dampening", "weight_decay", "nesterov")
+    _buffers = ("momentum_buffer",)
+
     def __init__(self, params, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
                  weight_decay: float = 0.0, nesterov: bool = False):
         if lr < 0 or momentum < 0 or weight_decay < 0:
