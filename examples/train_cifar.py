@@ -417,8 +417,8 @@ def non_finite(model: mr.nn.Module) -> list[str]:
     """Names of the parameters and buffers holding nan or inf."""
     bad = []
     for name, tensor in model.state_dict().items():
-        xp = mr.backend.array_module(tensor.data)
-        if tensor.data.dtype.kind == "f" and not bool(xp.isfinite(tensor.data).all()):
+        xp = mr.backend.array_module(tensor.array)
+        if tensor.array.dtype.kind == "f" and not bool(xp.isfinite(tensor.array).all()):
             bad.append(name)
     return bad
 
@@ -553,12 +553,12 @@ def train(args: argparse.Namespace, state: dict | None, progress: Progress) -> d
                 loss.backward()
                 opt.step()
                 sched.step()
-                loss_sum = loss_sum + loss.data * len(labels)
-                correct = correct + (logits.argmax(1) == labels).data.sum()
+                loss_sum = loss_sum + loss.array * len(labels)
+                correct = correct + (logits.argmax(1) == labels).array.sum()
                 seen += len(labels)
-                xp = mr.backend.array_module(loss.data)
-                first = xp.logical_and(bad_step < 0, xp.logical_not(xp.isfinite(loss.data)))
-                bad_step, bad_loss = xp.where(first, step, bad_step), xp.where(first, loss.data, bad_loss)
+                xp = mr.backend.array_module(loss.array)
+                first = xp.logical_and(bad_step < 0, xp.logical_not(xp.isfinite(loss.array)))
+                bad_step, bad_loss = xp.where(first, step, bad_step), xp.where(first, loss.array, bad_loss)
                 # On the CPU reading the loss costs nothing, so check every step; on a GPU, with the progress bar.
                 check_now = args.device == "cpu" or step % 10 == 0 or step + 1 == len(train_loader)
                 if check_now and int(bad_step) >= 0:

@@ -72,7 +72,7 @@ def gradcheck(
     y = fn(*inputs)
     if not isinstance(y, Tensor):
         raise TypeError(f"gradcheck({name}): fn must return a Tensor, got {type(y).__name__}")
-    xp = backend.array_module(y.data)
+    xp = backend.array_module(y.array)
     # r ~ N(0, 1), from a stream of its own: default_rng(seed) would hand back the very
     # numbers of an input drawn with default_rng(seed), and r = x can hide errors
     cotangent = xp.asarray(np.random.default_rng([seed, 1]).standard_normal(y.shape))
@@ -84,11 +84,11 @@ def gradcheck(
 
     def projected_output() -> float:  # L(x) = <f(x), r>
         with no_grad():
-            return float((fn(*inputs).data * cotangent).sum())
+            return float((fn(*inputs).array * cotangent).sum())
 
     passed = []
     for i in checked:
-        x = inputs[i].data
+        x = inputs[i].array  # written in place below: the input itself moves
         numerical = np.zeros(x.shape)
         for j in np.ndindex(*x.shape):
             original = x[j].copy()
@@ -113,8 +113,8 @@ def _to_numpy(a: Any) -> np.ndarray:
 
 
 def _grad_or_zeros(x: Tensor) -> Any:
-    """x.grad, or zeros when the output does not depend on x at all."""
-    return x.grad if x.grad is not None else np.zeros(x.shape)
+    """x.grad's array, or zeros when the output does not depend on x at all."""
+    return x.grad.array if x.grad is not None else np.zeros(x.shape)
 
 
 def _failure_report(name, inputs, i, passed, got, numerical, too_far, y_shape, eps, atol, rtol, seed) -> str:

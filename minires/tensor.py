@@ -1,10 +1,13 @@
 """Tensor: an array that remembers how it was made, and the backward pass.
 
 A Tensor holds
-  data           a numpy (CPU) or cupy (GPU) ndarray
-  grad           dL/d(this tensor) after backward, an array like data, or None
+  array          the numpy (CPU) or cupy (GPU) ndarray that holds the values; ops,
+                 kernels and optimizers read and write it
+  grad           dL/d(this tensor) after backward, a Tensor of the same shape, or None
   requires_grad  whether backward should compute a gradient for it
   grad_fn        the ops.Function that created it (None for leaves: inputs, parameters)
+
+As in PyTorch, `.data` is a Tensor too: the same array (no copy) with no graph.
 
 Every operator (`+`, `@`, `.sum()`, ...) goes through `apply`, which runs the op's
 forward on the raw arrays and, when a gradient is needed, links the output to the
@@ -32,6 +35,9 @@ DEFAULT_DTYPE = np.float32
 class Tensor:
     """An n-dimensional array with reverse-mode automatic differentiation.
 
+    array: the numpy (CPU) or cupy (GPU) ndarray that holds the values; ops, kernels
+    and optimizers read and write it. `.data` and `.grad` are Tensors, as in PyTorch.
+
     >>> x = Tensor(np.array([1.0, 2.0, 3.0]), requires_grad=True)
     >>> (x * x).sum().backward()
     >>> x.grad.tolist()
@@ -43,33 +49,74 @@ class Tensor:
 
     def __init__(self, data: Any, requires_grad: bool = False):
         if isinstance(data, Tensor):
-            data = data.data
+            data = data.array
         if not (isinstance(data, np.ndarray) or backend.is_cupy_array(data)):
             data = np.asarray(data)
         if requires_grad and data.dtype.kind != "f":
             raise TypeError(f"Tensor: only floating-point tensors can require grad, got dtype {data.dtype}")
-        self.data = data
-        self.grad: Any = None
+        self.array = data
+        self._grad: Tensor | None = None  # see the grad property
         self._requires_grad = bool(requires_grad)  # checked above; see the requires_grad property
         self.grad_fn: ops.Function | None = None
         self.generation = 0  # 0 for leaves; 1 + the creator's generation otherwise
 
     # ------------------------------------------------------------------ properties
     @property
+    def data(self) -> Tensor:
+        """The same values as a Tensor with no graph: it shares self.array (no copy), so
+        writing into it writes into self, and autograd never sees it (`p.data.numpy()`,
+        `outputs.data.argmax(1)`)."""
+        return Tensor(self.array)
+
+    @data.setter
+    def data(self, value: Tensor) -> None:
+        """`p.data = t` makes p hold t's array (shape, dtype and device come with it),
+        out of autograd's sight; p stays the same object, so optimizers keep it."""
+        if not isinstance(value, Tensor):
+            raise TypeError(
+                f".data: expected a Tensor, got {type(value).__name__}; wrap an array first: "
+                f"p.data = mr.tensor(array)"
+            )
+        self.array = value.array
+
+    @property
+    def grad(self) -> Tensor | None:
+        """dL/d(this tensor), summed over the backward() calls since it was last None;
+        a Tensor of this tensor's shape, or None."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value: Tensor | None) -> None:
+        if value is not None:
+            if not isinstance(value, Tensor):
+                raise TypeError(
+                    f"grad: assigned grad expected to be a Tensor or None, got {type(value).__name__}; "
+                    f"wrap an array first: p.grad = mr.tensor(array)"
+                )
+            if value.shape != self.shape:
+                raise ValueError(f"grad: assigned grad has shape {value.shape}, but the tensor has shape {self.shape}")
+            if value.dtype != self.dtype or value.device != self.device:
+                raise TypeError(
+                    f"grad: assigned grad is {value.dtype} on {value.device}, but the tensor is "
+                    f"{self.dtype} on {self.device}; convert it with .to(...)"
+                )
+        self._grad = value
+
+    @property
     def shape(self) -> tuple[int, ...]:
-        return tuple(self.data.shape)
+        return tuple(self.array.shape)
 
     @property
     def ndim(self) -> int:
-        return self.data.ndim
+        return self.array.ndim
 
     @property
     def dtype(self) -> np.dtype:
-        return self.data.dtype
+        return self.array.dtype
 
     @property
     def device(self) -> str:
-        return backend.device_of(self.data)
+        return backend.device_of(self.array)
 
     @property
     def is_leaf(self) -> bool:
@@ -92,9 +139,9 @@ class Tensor:
                 f"{where}: only leaf tensors can change requires_grad, this one was made by "
                 f"{self.grad_fn.name}; use .detach() to get a leaf from it"
             )
-        if requires_grad and self.data.dtype.kind != "f":
+        if requires_grad and self.array.dtype.kind != "f":
             raise TypeError(
-                f"{where}: only floating-point tensors can require grad, got dtype {self.data.dtype}; "
+                f"{where}: only floating-point tensors can require grad, got dtype {self.array.dtype}; "
                 f"convert first with .float() or .to(mr.float64)"
             )
         self._requires_grad = bool(requires_grad)
@@ -103,22 +150,32 @@ class Tensor:
         return self.shape if dim is None else self.shape[dim]
 
     def numel(self) -> int:
-        return int(self.data.size)
+        return int(self.array.size)
 
     def __len__(self) -> int:
         return self.shape[0]
 
     # ------------------------------------------------------------------ conversion
     def numpy(self) -> np.ndarray:
-        """The data as a numpy array (copied from the GPU if needed)."""
-        return self.data.get() if self.device == "cuda" else self.data
+        """The values as a numpy array: self.array itself on the CPU, a copy from the GPU."""
+        return self.array.get() if self.device == "cuda" else self.array
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        """np.asarray(t) and np.testing accept a CPU tensor (its array; no copy unless asked)."""
+        if self.device != "cpu":
+            raise TypeError(
+                f"can't convert a {self.device} tensor to numpy; copy it to the host first with .cpu()"
+            )
+        if copy:
+            return np.array(self.array, dtype=dtype, copy=True)
+        return np.asarray(self.array, dtype=dtype)
 
     def tolist(self):
         return self.numpy().tolist()
 
     def item(self) -> float | int | bool:
         """The value of a one-element tensor as a Python number."""
-        if self.data.size != 1:
+        if self.array.size != 1:
             raise ValueError(f"item: only one-element tensors can be converted, got shape {self.shape}")
         return self.numpy().reshape(()).item()
 
@@ -132,8 +189,8 @@ class Tensor:
         return bool(self.item())
 
     def detach(self) -> Tensor:
-        """The same data, cut off from the graph (no grad_fn, requires_grad False)."""
-        return Tensor(self.data)
+        """The same array, cut off from the graph (no grad_fn, requires_grad False)."""
+        return Tensor(self.array)
 
     def to(self, target: str | Any) -> Tensor:
         """Move to a device ('cpu', 'cuda', 'cuda:N') or convert to a dtype (np.float64, 'float64').
@@ -143,18 +200,18 @@ class Tensor:
         if device == "cpu":
             if self.device == "cpu":
                 return self
-            return Tensor(self.data.get(), requires_grad=self.requires_grad)
+            return Tensor(self.array.get(), requires_grad=self.requires_grad)
         if device == "cuda":
             cupy = backend.cupy_module()
-            if self.device == "cuda" and index in (None, self.data.device.id):
+            if self.device == "cuda" and index in (None, self.array.device.id):
                 return self
             with cupy.cuda.Device(index):  # Device(None): the current one
-                data = cupy.asarray(self.data) if self.device == "cpu" else self.data.copy()  # copy() crosses GPUs
+                data = cupy.asarray(self.array) if self.device == "cpu" else self.array.copy()  # copy() crosses GPUs
             return Tensor(data, requires_grad=self.requires_grad)
         if dtype == self.dtype:
             return self
         if dtype.kind != "f" or self.dtype.kind != "f":
-            return Tensor(self.data.astype(dtype))
+            return Tensor(self.array.astype(dtype))
         return apply(ops.Cast(dtype), self)
 
     def cpu(self) -> Tensor:
@@ -186,7 +243,7 @@ class Tensor:
     # ------------------------------------------------------------------ gradients
     def zero_grad(self) -> None:
         """Forget the accumulated gradient (set it to None, as PyTorch's default)."""
-        self.grad = None
+        self._grad = None
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         """Turn gradient tracking on or off for this leaf, in place (checked as the
@@ -208,16 +265,16 @@ class Tensor:
         """
         if not self.requires_grad:
             raise RuntimeError("backward: this tensor does not require grad and has no grad_fn")
-        xp = backend.array_module(self.data)
+        xp = backend.array_module(self.array)
         if grad is None:
-            if self.data.size != 1:
+            if self.array.size != 1:
                 raise RuntimeError(
                     f"backward: a gradient can only be implied for a one-element output, "
                     f"this one has shape {self.shape}; pass grad= with that shape"
                 )
-            grad = xp.ones_like(self.data)
-        grad = grad.data if isinstance(grad, Tensor) else xp.asarray(grad, dtype=self.dtype)
-        if grad.shape != self.data.shape:
+            grad = xp.ones_like(self.array)
+        grad = grad.array if isinstance(grad, Tensor) else xp.asarray(grad, dtype=self.dtype)
+        if grad.shape != self.array.shape:
             raise ValueError(f"backward: grad has shape {grad.shape}, but the tensor has shape {self.shape}")
         if self.grad_fn is None:
             _accumulate_leaf(self, grad)
@@ -242,7 +299,7 @@ class Tensor:
             for x, gx, needed in zip(fn.inputs, gxs, fn.needs_input_grad):
                 if not needed or gx is None:
                     continue
-                if gx.shape != x.data.shape:
+                if gx.shape != x.array.shape:
                     raise RuntimeError(
                         f"backward: {fn.name}.backward returned a gradient of shape {gx.shape} "
                         f"for an input of shape {x.shape}"
@@ -381,12 +438,12 @@ class Tensor:
 
     def argmax(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
         """Indices of the largest entries (int64, no gradient)."""
-        xp = backend.array_module(self.data)
-        return Tensor(xp.argmax(self.data, axis=dim, keepdims=keepdim))
+        xp = backend.array_module(self.array)
+        return Tensor(xp.argmax(self.array, axis=dim, keepdims=keepdim))
 
     def argmin(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
-        xp = backend.array_module(self.data)
-        return Tensor(xp.argmin(self.data, axis=dim, keepdims=keepdim))
+        xp = backend.array_module(self.array)
+        return Tensor(xp.argmin(self.array, axis=dim, keepdims=keepdim))
 
     # ------------------------------------------------------------------ movement
     def reshape(self, *shape) -> Tensor:
@@ -461,11 +518,11 @@ def apply(fn: ops.Function, *inputs: Tensor) -> Tensor:
     """
     _check_same_device_and_dtype(fn.name, inputs)
     try:
-        y = fn.forward(*(t.data for t in inputs))
+        y = fn.forward(*(t.array for t in inputs))
     except ValueError as e:  # numpy's own shape errors, given the op and the shapes
         shapes = ", ".join(str(t.shape) for t in inputs)
         raise ValueError(f"{fn.name}: {e} (input shapes {shapes})") from e
-    y = backend.array_module(inputs[0].data).asarray(y)  # a reduction may return a scalar
+    y = backend.array_module(inputs[0].array).asarray(y)  # a reduction may return a scalar
     needs_grad = tuple(t.requires_grad for t in inputs)
     out = Tensor(y)
     if is_grad_enabled() and any(needs_grad):
@@ -495,9 +552,9 @@ def _anomaly_check_forward(fn: ops.Function, inputs: Sequence[Tensor], out: Tens
         fn.forward_stack = stack
     if not is_anomaly_check_nan_enabled():
         return
-    bad = _non_finite(out.data)
+    bad = _non_finite(out.array)
     if bad:
-        already = [f"input {i} already held {b} values" for i, t in enumerate(inputs) if (b := _non_finite(t.data))]
+        already = [f"input {i} already held {b} values" for i, t in enumerate(inputs) if (b := _non_finite(t.array))]
         shapes = ", ".join(str(t.shape) for t in inputs)
         cause = "; ".join(already) + " (made outside detect_anomaly?)" if already else "all were finite"
         raise RuntimeError(
@@ -588,10 +645,10 @@ def device_or_dtype(target: Any, where: str) -> tuple[str | None, int | None, np
 
 
 def _accumulate_leaf(x: Tensor, gx: Any) -> None:
-    if x.grad is None:
-        x.grad = gx.copy()  # gx may be a read-only broadcast view or a saved array
+    if x._grad is None:
+        x._grad = Tensor(gx.copy())  # gx may be a read-only broadcast view or a saved array
     else:
-        x.grad = x.grad + gx
+        x._grad.array = x._grad.array + gx  # the same grad Tensor, now holding the sum
 
 
 def _as_tensor(value: Any, like: Tensor) -> Tensor:
@@ -600,7 +657,7 @@ def _as_tensor(value: Any, like: Tensor) -> Tensor:
     A Python number takes like's dtype, so `x * 2` stays float32 (as in PyTorch)."""
     if isinstance(value, Tensor):
         return value
-    xp = backend.array_module(like.data)
+    xp = backend.array_module(like.array)
     if isinstance(value, (bool, int, float)) and like.dtype.kind == "f":
         return Tensor(xp.asarray(value, dtype=like.dtype))
     return Tensor(xp.asarray(value))
@@ -612,16 +669,16 @@ def _operands(a: Any, b: Any) -> tuple[Tensor, Tensor]:
     like = a if isinstance(a, Tensor) else b
     a, b = _as_tensor(a, like), _as_tensor(b, like)
     if a.dtype.kind == "f" and b.dtype.kind in "biu":
-        b = Tensor(b.data.astype(a.dtype))
+        b = Tensor(b.array.astype(a.dtype))
     elif b.dtype.kind == "f" and a.dtype.kind in "biu":
-        a = Tensor(a.data.astype(b.dtype))
+        a = Tensor(a.array.astype(b.dtype))
     return a, b
 
 
 def _compare(op, a: Tensor, b: Any) -> Tensor:
     a, b = _operands(a, b)
     _check_same_device_and_dtype(op.__name__, (a, b))
-    return Tensor(op(a.data, b.data))
+    return Tensor(op(a.array, b.array))
 
 
 def _shape_arg(shape: tuple) -> tuple[int, ...]:
@@ -634,8 +691,8 @@ def _shape_arg(shape: tuple) -> tuple[int, ...]:
 def _raw_index(index):
     """An index with any Tensors in it replaced by their arrays."""
     if isinstance(index, tuple):
-        return tuple(p.data if isinstance(p, Tensor) else p for p in index)
-    return index.data if isinstance(index, Tensor) else index
+        return tuple(p.array if isinstance(p, Tensor) else p for p in index)
+    return index.array if isinstance(index, Tensor) else index
 
 
 # ---------------------------------------------------------------------- functions of several tensors

@@ -56,7 +56,7 @@ def test_train_eval_zero_grad_and_freezing():
 
 def test_state_dict_round_trip_and_dtype_conversion():
     a, b = TwoLayer(), TwoLayer()
-    a.bn.running_mean.data[:] = 5
+    a.bn.running_mean.array[:] = 5
     b.load_state_dict(a.state_dict())
     for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
         assert_close(y.numpy(), x.numpy(), name)

@@ -34,7 +34,7 @@ def test_adam_first_step_is_lr_times_sign():
     """After bias correction Adam's first step is lr * g / (|g| + eps) ~ lr * sign(g)."""
     p = mr.tensor([1.0, -2.0], dtype=np.float64, requires_grad=True)
     opt = optim.Adam([p], lr=0.01)
-    p.grad = np.array([3.0, -0.5])
+    p.grad = mr.tensor([3.0, -0.5], dtype=np.float64)
     opt.step()
     assert_close(p.numpy(), [0.99, -1.99], "Adam step 1", atol=1e-7)
 
@@ -42,7 +42,7 @@ def test_adam_first_step_is_lr_times_sign():
 def test_adamw_decays_the_weight_not_the_gradient():
     p = mr.tensor([1.0], dtype=np.float64, requires_grad=True)
     opt = optim.AdamW([p], lr=0.1, weight_decay=0.5)
-    p.grad = np.array([0.0])  # no gradient signal: only the decay acts
+    p.grad = mr.tensor([0.0], dtype=np.float64)  # no gradient signal: only the decay acts
     opt.step()
     assert np.isclose(p.item(), 1.0 * (1 - 0.1 * 0.5))
 

@@ -54,7 +54,7 @@ def test_properties_and_conversion():
     with pytest.raises(ValueError, match=r"one-element tensors.*\(2, 2\)"):
         x.item()
     d = x.detach()
-    assert not d.requires_grad and d.data is x.data
+    assert not d.requires_grad and d.array is x.array
     assert x.double().dtype == np.float64 and x.to("float64").dtype == np.float64
     assert x.to("cpu") is x
 

@@ -169,9 +169,9 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     y = apply(fn, input, gamma, beta)
     with no_grad():
         if running_mean is not None:
-            running_mean.data = (1 - momentum) * running_mean.data + momentum * fn.mean
+            running_mean.array = (1 - momentum) * running_mean.array + momentum * fn.mean
         if running_var is not None:
-            running_var.data = (1 - momentum) * running_var.data + momentum * fn.var * (m / (m - 1))
+            running_var.array = (1 - momentum) * running_var.array + momentum * fn.var * (m / (m - 1))
     return y
 
 
@@ -252,9 +252,9 @@ def cross_entropy(input: Tensor, target: Any, label_smoothing: float = 0.0) -> T
     k = input.shape[1]
     # the range check reads two numbers back to the host, so it runs on the CPU only
     # (on the GPU it would stall every training step)
-    if target.device == "cpu" and target.numel() and (int(target.data.min()) < 0 or int(target.data.max()) >= k):
+    if target.device == "cpu" and target.numel() and (int(target.array.min()) < 0 or int(target.array.max()) >= k):
         raise ValueError(
-            f"cross_entropy: labels must lie in [0, {k}), got min {int(target.data.min())} max {int(target.data.max())}"
+            f"cross_entropy: labels must lie in [0, {k}), got min {int(target.array.min())} max {int(target.array.max())}"
         )
     if not 0.0 <= label_smoothing < 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1), got {label_smoothing}")

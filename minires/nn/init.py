@@ -26,7 +26,7 @@ def fans(weight: Tensor) -> tuple[int, int]:
 
 def _fill(weight: Tensor, values) -> Tensor:
     values = values.astype(weight.dtype)
-    weight.data = backend.cupy_module().asarray(values) if weight.device == "cuda" else values
+    weight.array = backend.cupy_module().asarray(values) if weight.device == "cuda" else values
     return weight
 
 

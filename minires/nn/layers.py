@@ -94,7 +94,7 @@ class BatchNorm2d(Module):
     def forward(self, x: Tensor) -> Tensor:
         use_batch_stats = self.training or not self.track_running_stats
         if self.training and self.track_running_stats:
-            self.num_batches_tracked.data = self.num_batches_tracked.data + 1
+            self.num_batches_tracked.array = self.num_batches_tracked.array + 1
         return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
                             training=use_batch_stats, momentum=self.momentum, eps=self.eps)
 

@@ -33,7 +33,7 @@ class Parameter(Tensor):
     """A Tensor that is a trainable weight of a Module (requires_grad=True by default)."""
 
     def __init__(self, data: Any, requires_grad: bool = True):
-        super().__init__(data.data if isinstance(data, Tensor) else data, requires_grad=requires_grad)
+        super().__init__(data, requires_grad=requires_grad)  # a Tensor gives its array
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()
@@ -170,10 +170,11 @@ class Module:
         device, _, dtype = device_or_dtype(target, "Module.to")  # a bad target raises before anything moves
         for t in list(self.parameters()) + list(self.buffers()):
             if device is not None:
-                t.data = t.to(target).data
+                t.array = t.to(target).array
             elif t.dtype.kind == "f":
-                t.data = t.data.astype(dtype)
-            t.grad = None if t.grad is None else t.grad.astype(t.data.dtype)
+                t.array = t.array.astype(dtype)
+            if t.grad is not None:  # the gradient follows its tensor
+                t.grad = t.grad.to(target) if device is not None else t.grad.to(t.dtype)
         return self
 
     def double(self) -> Module:
@@ -218,7 +219,7 @@ class Module:
                     f"but {target.shape} in the model"
                 )
             array = array.astype(target.dtype, copy=True)
-            target.data = backend.cupy_module().asarray(array) if target.device == "cuda" else array
+            target.array = backend.cupy_module().asarray(array) if target.device == "cuda" else array
         return missing, unexpected
 
     def _state_tensors(self) -> Iterator[tuple[str, Tensor]]:

@@ -31,24 +31,24 @@ class Adam(Optimizer):
 
     def step(self) -> None:
         for group, p, state in self._params_with_grad():
-            xp = backend.array_module(p.data)
+            xp = backend.array_module(p.array)
             beta1, beta2 = group["betas"]
             lr, wd = group["lr"], group["weight_decay"]
-            g = p.grad
+            g = p.grad.array
             if wd and self.decoupled_weight_decay:
-                p.data *= 1 - lr * wd  # AdamW: shrink the weight itself
+                p.array *= 1 - lr * wd  # AdamW: shrink the weight itself
             elif wd:
-                g = g + wd * p.data
+                g = g + wd * p.array
             if not state:
                 state["step"] = 0
-                state["exp_avg"] = xp.zeros_like(p.data)
-                state["exp_avg_sq"] = xp.zeros_like(p.data)
+                state["exp_avg"] = xp.zeros_like(p.array)
+                state["exp_avg_sq"] = xp.zeros_like(p.array)
             state["step"] += 1
             t = state["step"]
             state["exp_avg"] = beta1 * state["exp_avg"] + (1 - beta1) * g
             state["exp_avg_sq"] = beta2 * state["exp_avg_sq"] + (1 - beta2) * g * g
             denominator = xp.sqrt(state["exp_avg_sq"]) / math.sqrt(1 - beta2**t) + group["eps"]
-            p.data -= (lr / (1 - beta1**t)) * state["exp_avg"] / denominator
+            p.array -= (lr / (1 - beta1**t)) * state["exp_avg"] / denominator
 
 
 class AdamW(Adam):

@@ -159,7 +159,7 @@ def _kinds_with(fits, rank) -> tuple[str, tuple[str, ...] | None]:
 
 def _host_copy(value: Any) -> Any:
     if isinstance(value, Tensor):
-        value = value.data
+        value = value.array
     if hasattr(value, "get"):  # a cupy array
         return value.get()
     return value.copy() if isinstance(value, np.ndarray) else value

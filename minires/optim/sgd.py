@@ -29,9 +29,9 @@ class SGD(Optimizer):
 
     def step(self) -> None:
         for group, p, state in self._params_with_grad():
-            g = p.grad
+            g = p.grad.array
             if group["weight_decay"]:
-                g = g + group["weight_decay"] * p.data
+                g = g + group["weight_decay"] * p.array
             if group["momentum"]:
                 if "momentum_buffer" not in state:
                     state["momentum_buffer"] = g.copy()
@@ -40,4 +40,4 @@ class SGD(Optimizer):
                     state["momentum_buffer"] = group["momentum"] * buf + (1 - group["dampening"]) * g
                 buf = state["momentum_buffer"]
                 g = g + group["momentum"] * buf if group["nesterov"] else buf
-            p.data -= group["lr"] * g
+            p.array -= group["lr"] * g
