@@ -242,3 +242,98 @@ def test_per_parameter_buffers_must_be_this_optimizers():
                                          r"has buffers step, exp_avg, exp_avg_sq; SGD keeps momentum_buffer\)"):
         _fresh(optim.SGD, lr=0.1, momentum=0.9).load_state_dict(mixed)
     _fresh(optim.SGD, lr=0.1).load_state_dict(_stepped(optim.SGD, lr=0.1).state_dict())  # no momentum, no buffers
+
+
+# ---------------------------------------------------------------- zero_grad, add_param_group, state_dict layout
+
+def test_zero_grad_sets_none_by_default_or_zeros_in_place():
+    model = mr.nn.Linear(3, 2)
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    params = list(model.parameters())
+    quadratic_grads(params)
+    opt.zero_grad()  # PyTorch 2's default: set_to_none=True
+    assert all(p.grad is None for p in params)
+    quadratic_grads(params)
+    arrays = [p.grad for p in params]
+    opt.zero_grad(set_to_none=False)
+    for p, array in zip(params, arrays):
+        assert p.grad is array and not np.any(np.asarray(p.grad)), "zeroed in place, the same array"
+    model.zero_grad(set_to_none=False)
+    assert all(p.grad is a for p, a in zip(params, arrays))
+    model.zero_grad()
+    assert all(p.grad is None for p in params)
+    opt.zero_grad(set_to_none=False)  # a parameter without a gradient keeps None, as in PyTorch
+    assert all(p.grad is None for p in params)
+
+
+def test_zero_grad_in_place_then_backward_accumulates_from_zero():
+    w = mr.tensor(np.array([1.0, 2.0]), requires_grad=True)
+    opt = optim.SGD([w], lr=0.1)
+    (w * w).sum().backward()
+    opt.zero_grad(set_to_none=False)
+    (w * 3.0).sum().backward()
+    assert_close(np.asarray(w.grad), [3.0, 3.0], "gradient after an in-place zero_grad")
+
+
+def test_add_param_group_fills_defaults_and_refuses_duplicates():
+    a, b, c = (mr.zeros(2, requires_grad=True) for _ in range(3))
+    opt = optim.SGD([a], lr=0.1, momentum=0.9)
+    opt.add_param_group({"params": b, "lr": 0.01})
+    assert opt.param_groups[1]["params"] == [b] and opt.param_groups[1]["lr"] == 0.01
+    assert opt.param_groups[1]["momentum"] == 0.9 and opt.param_groups[1]["nesterov"] is False
+    with pytest.raises(ValueError, match="more than one group"):
+        opt.add_param_group({"params": [c, a]})
+    with pytest.raises(TypeError, match="ordered collections"):
+        opt.add_param_group({"params": {c}})
+    with pytest.raises(TypeError, match="must be a dict"):
+        opt.add_param_group([c])
+    with pytest.warns(UserWarning, match="duplicate parameters"):
+        opt.add_param_group({"params": [c, c]})
+    assert len(opt.param_groups) == 3
+
+
+@pytest.mark.parametrize("cls, settings", [("SGD", {"lr": 0.1, "momentum": 0.9, "weight_decay": 1e-3}),
+                                           ("Adam", {"lr": 0.01, "betas": (0.8, 0.99)}),
+                                           ("AdamW", {"lr": 0.01})])
+def test_state_dict_layout_is_torchs(cls, settings):
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed")
+    rng = np.random.default_rng(1)
+    start = [rng.standard_normal((3, 2)), rng.standard_normal(4), rng.standard_normal(2)]
+    ours = [mr.tensor(a, requires_grad=True) for a in start]
+    theirs = [torch.tensor(a, requires_grad=True) for a in start]
+    opt = getattr(optim, cls)([{"params": ours[:2]}, {"params": ours[2:], "lr": 0.03}], **settings)
+    opt_t = getattr(torch.optim, cls)([{"params": theirs[:2]}, {"params": theirs[2:], "lr": 0.03}], **settings)
+    for _ in range(2):
+        quadratic_grads(ours[:2])  # the last parameter gets no gradient: no state for it, in both
+        for k, p in enumerate(theirs[:2]):
+            p.grad = 2 * (k + 1) * p.detach().clone()
+        opt.step()
+        opt_t.step()
+    mine, torchs = opt.state_dict(), opt_t.state_dict()
+    assert list(mine) == list(torchs) == ["state", "param_groups"]
+    assert list(mine["state"]) == list(torchs["state"]) == [0, 1]
+    for i in mine["state"]:
+        assert list(mine["state"][i]) == list(torchs["state"][i]), i
+        for key, value in mine["state"][i].items():
+            theirs_value = torchs["state"][i][key]
+            if key == "step":  # torch keeps a float tensor, we a number
+                assert value == 2 and float(theirs_value) == 2.0
+            else:
+                assert_close(value, theirs_value.numpy(), f"{cls} state[{i}][{key}]", atol=1e-12)
+    for group, group_t in zip(mine["param_groups"], torchs["param_groups"]):
+        assert group["params"] == group_t["params"]
+        assert set(group) <= set(group_t), set(group) - set(group_t)
+        assert all(group[k] == group_t[k] for k in group), cls
+    # and torch's state_dict, tensors made arrays, resumes ours
+    as_arrays = {"state": {i: {k: float(v) if k == "step" else v.numpy() for k, v in s.items()}
+                           for i, s in torchs["state"].items()}, "param_groups": torchs["param_groups"]}
+    twins = [mr.tensor(p.detach().numpy().copy(), requires_grad=True) for p in theirs]
+    opt2 = getattr(optim, cls)([{"params": twins[:2]}, {"params": twins[2:]}], **settings)
+    opt2.load_state_dict(as_arrays)
+    quadratic_grads(twins[:2])
+    for k, p in enumerate(theirs[:2]):
+        p.grad = 2 * (k + 1) * p.detach().clone()
+    opt2.step()
+    opt_t.step()
+    for p, q in zip(twins, theirs):
+        assert_close(p.numpy(), q.detach().numpy(), f"{cls} resumed from torch's state_dict", atol=1e-12)

@@ -152,10 +152,15 @@ class Module:
         """Evaluation mode: the same as train(False)."""
         return self.train(False)
 
-    def zero_grad(self) -> None:
-        """Forget every parameter's gradient (set to None, PyTorch's default)."""
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Forget every parameter's gradient: set it to None (PyTorch 2's default), or with
+        set_to_none=False fill the gradient arrays with zeros in place."""
         for p in self.parameters():
-            p.grad = None
+            if set_to_none or p.grad is None:
+                p.grad = None
+            else:
+                g = p.grad
+                (g.array if hasattr(g, "array") else g)[...] = 0  # a raw array, or a Tensor's
 
     def requires_grad_(self, requires_grad: bool = True) -> Module:
         """Freeze (False) or unfreeze (True) every parameter of this module."""

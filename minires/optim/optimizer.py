@@ -9,6 +9,7 @@ group takes the optimizer's default. Schedulers change group["lr"] between steps
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable
 from typing import Any
 
@@ -41,24 +42,42 @@ class Optimizer:
         self.state: dict[int, dict[str, Any]] = {}  # id(param) -> its running buffers
 
     def add_param_group(self, group: dict[str, Any]) -> None:
+        """Add a group (a dict with "params" and any settings), as PyTorch: settings it lacks
+        take the optimizer's defaults; a parameter already in another group is refused.
+        Useful to unfreeze layers while fine-tuning: opt.add_param_group({"params": head, "lr": 1e-3})."""
+        name = type(self).__name__
+        if not isinstance(group, dict):
+            raise TypeError(f"{name}.add_param_group: param_group must be a dict, but got {type(group).__name__}")
         group = dict(group)
         params = group["params"]
+        if isinstance(params, set):
+            raise TypeError(f"{name}: optimizer parameters need to be organized in ordered collections, but the "
+                            f"ordering of tensors in sets will change between runs. Please use a list instead.")
         group["params"] = [params] if isinstance(params, Tensor) else list(params)
         for p in group["params"]:
             if not isinstance(p, Tensor) or not p.is_leaf:
-                raise TypeError(f"{type(self).__name__}: can only optimize leaf Tensors, got {type(p).__name__}")
+                raise TypeError(f"{name}: can only optimize leaf Tensors, got {type(p).__name__}")
         seen = {id(p) for g in self.param_groups for p in g["params"]}
         if any(id(p) in seen for p in group["params"]):
-            raise ValueError(f"{type(self).__name__}: a parameter appears in more than one group")
+            raise ValueError(f"{name}: a parameter appears in more than one group")
+        if len({id(p) for p in group["params"]}) != len(group["params"]):
+            warnings.warn("optimizer contains a parameter group with duplicate parameters; in future, this will "
+                          "cause an error; see github.com/pytorch/pytorch/issues/40967 for more information",
+                          UserWarning, stacklevel=2)  # PyTorch's warning
         for key, value in self.defaults.items():
             group.setdefault(key, value)
         self.param_groups.append(group)
 
-    def zero_grad(self) -> None:
-        """Forget every parameter's gradient (set it to None)."""
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Forget every parameter's gradient: set it to None (PyTorch 2's default), or with
+        set_to_none=False fill the gradient arrays with zeros in place."""
         for group in self.param_groups:
             for p in group["params"]:
-                p.grad = None
+                if set_to_none or p.grad is None:
+                    p.grad = None
+                else:
+                    g = p.grad
+                    (g.array if hasattr(g, "array") else g)[...] = 0  # a raw array, or a Tensor's
 
     def step(self) -> None:
         raise NotImplementedError
