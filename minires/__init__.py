@@ -58,6 +58,7 @@ from . import (
     ops,
     optim,
     threads,
+    utils,
 )
 from .creation import (
     arange,
@@ -90,5 +91,5 @@ __all__ = [
     "float64", "full", "full_like", "get_rng_state", "gradcheck", "int64", "is_grad_enabled",
     "manual_seed", "matmul", "maximum", "minimum", "nn", "no_grad", "ones", "ones_like", "ops", "optim",
     "pad", "rand", "rand_like", "randn", "randn_like", "set_grad_enabled", "set_rng_state",
-    "stack", "tensor", "threads", "where", "zeros", "zeros_like",
+    "stack", "tensor", "threads", "utils", "where", "zeros", "zeros_like",
 ]
