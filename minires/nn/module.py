@@ -159,8 +159,7 @@ class Module:
             if set_to_none or p.grad is None:
                 p.grad = None
             else:
-                g = p.grad
-                (g.array if hasattr(g, "array") else g)[...] = 0  # a raw array, or a Tensor's
+                p.grad.array[...] = 0
 
     def requires_grad_(self, requires_grad: bool = True) -> Module:
         """Freeze (False) or unfreeze (True) every parameter of this module."""

@@ -76,8 +76,7 @@ class Optimizer:
                 if set_to_none or p.grad is None:
                     p.grad = None
                 else:
-                    g = p.grad
-                    (g.array if hasattr(g, "array") else g)[...] = 0  # a raw array, or a Tensor's
+                    p.grad.array[...] = 0
 
     def step(self) -> None:
         raise NotImplementedError

@@ -33,19 +33,13 @@ from ...tensor import Tensor, stack
 _ERROR = "default_collate: batch must contain tensors, numpy arrays, numbers, dicts or lists; found {}"
 
 
-def _raw(t: Tensor) -> Any:
-    """The ndarray (numpy or cupy) inside a Tensor: `.array` once Tensor's field is renamed, `.data` until then."""
-    array = getattr(t, "array", None)
-    return array if array is not None else t.data
-
-
 def default_collate(batch: list) -> Any:
     """Stack a list of samples into one batch (the table in this module's docstring)."""
     elem = batch[0]
     if isinstance(elem, Tensor):
         if any(t.requires_grad for t in batch):
             return stack(batch)  # keeps the graph, as torch.stack does
-        arrays = [_raw(t) for t in batch]
+        arrays = [t.array for t in batch]
         return Tensor(backend.array_module(arrays[0]).stack(arrays))
     if isinstance(elem, np.ndarray):
         if elem.dtype.kind in "SaUO":  # strings and objects have no Tensor
