@@ -53,15 +53,20 @@ import numpy as np
 from . import (
     autograd,
     backend,
+    backends,
+    cuda,
     data,
     nn,
     ops,
     optim,
+    return_types,
     threads,
     utils,
 )
 from .creation import (
     arange,
+    as_tensor,
+    from_numpy,
     full,
     full_like,
     ones,
@@ -74,22 +79,77 @@ from .creation import (
     zeros,
     zeros_like,
 )
-from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .functions import (  # the top-level forms of Tensor methods; max, min, sum, abs, pow shadow builtins here
+    abs,
+    amax,
+    amin,
+    argmax,
+    argmin,
+    clamp,
+    clip,
+    clone,
+    eq,
+    exp,
+    flatten,
+    ge,
+    gt,
+    is_tensor,
+    le,
+    log,
+    log_softmax,
+    lt,
+    max,
+    mean,
+    min,
+    ne,
+    norm,
+    numel,
+    permute,
+    pow,
+    relu,
+    reshape,
+    sigmoid,
+    softmax,
+    sort,
+    sqrt,
+    squeeze,
+    std,
+    sum,
+    t,
+    tanh,
+    topk,
+    transpose,
+    unsqueeze,
+    var,
+)
+from .grad_mode import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from .gradcheck import GradcheckError, gradcheck
 from .random import get_rng_state, manual_seed, set_rng_state
-from .tensor import Tensor, cat, matmul, maximum, minimum, pad, stack, where
+from .tensor import Size, Tensor, cat, device, matmul, maximum, minimum, pad, stack, where
 
 __version__ = "0.1.0"
 
-float32 = np.float32
-float64 = np.float64
-int64 = np.int64
-bool_ = np.bool_
+# dtypes: numpy's own scalar types, under torch's names (x.dtype == mr.float32 holds).
+# float, int and bool shadow Python's builtins inside this module only; nothing below uses them.
+float32 = float = np.float32
+float64 = double = np.float64
+float16 = half = np.float16
+int64 = long = np.int64
+int32 = int = np.int32
+int16 = short = np.int16
+int8 = np.int8
+uint8 = np.uint8
+bool = bool_ = np.bool_
 
 __all__ = [
-    "GradcheckError", "Tensor", "arange", "autograd", "backend", "bool_", "cat", "data", "enable_grad", "float32",
-    "float64", "full", "full_like", "get_rng_state", "gradcheck", "int64", "is_grad_enabled",
-    "manual_seed", "matmul", "maximum", "minimum", "nn", "no_grad", "ones", "ones_like", "ops", "optim",
-    "pad", "rand", "rand_like", "randn", "randn_like", "set_grad_enabled", "set_rng_state",
-    "stack", "tensor", "threads", "utils", "where", "zeros", "zeros_like",
+    "GradcheckError", "Size", "Tensor", "abs", "amax", "amin", "arange", "argmax", "argmin", "as_tensor",
+    "autograd", "backend", "backends", "bool", "bool_", "cat", "clamp", "clip", "clone", "cuda", "data",
+    "device", "double", "enable_grad", "eq", "exp", "flatten", "float", "float16", "float32", "float64",
+    "from_numpy", "full", "full_like", "ge", "get_rng_state", "gradcheck", "gt", "half", "inference_mode",
+    "int", "int8", "int16", "int32", "int64", "is_grad_enabled", "is_tensor", "le", "log", "log_softmax",
+    "long", "lt", "manual_seed", "matmul", "max", "maximum", "mean", "min", "minimum", "ne", "nn", "no_grad",
+    "norm", "numel", "ones", "ones_like", "ops", "optim", "pad", "permute", "pow", "rand", "rand_like", "randn",
+    "randn_like", "relu", "reshape", "return_types", "set_grad_enabled", "set_rng_state", "short", "sigmoid",
+    "softmax", "sort", "sqrt", "squeeze", "stack", "std", "sum", "t", "tanh", "tensor", "threads", "topk",
+    "transpose", "uint8", "unsqueeze", "utils", "var", "where", "zeros", "zeros_like",
 ]

@@ -13,14 +13,18 @@ import numpy as np
 
 from . import backend
 from .random import default_generator
-from .tensor import DEFAULT_DTYPE, Tensor, _shape_arg
+from .tensor import _DEVICE, DEFAULT_DTYPE, Tensor, _shape_arg
 
 
 def _place(data: np.ndarray, device: str, requires_grad: bool) -> Tensor:
-    if device not in ("cpu", "cuda"):
-        raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
-    if device == "cuda":
-        data = backend.cupy_module().asarray(data)
+    """data on device: 'cpu', 'cuda', 'cuda:N' or an mr.device."""
+    match = _DEVICE.fullmatch(device) if isinstance(device, str) else None
+    if match is None:
+        raise ValueError(f"device must be 'cpu' or 'cuda' (or 'cuda:N'), got {device!r}")
+    if device.startswith("cuda"):
+        cupy = backend.cupy_module()
+        with cupy.cuda.Device(None if match.group(1) is None else int(match.group(1))):
+            data = cupy.asarray(data)
     return Tensor(data, requires_grad=requires_grad)
 
 
@@ -97,3 +101,31 @@ def randn_like(x: Tensor, dtype: Any = None, requires_grad: bool = False) -> Ten
 
 def rand_like(x: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     return rand(x.shape, dtype=dtype or x.dtype, device=x.device, requires_grad=requires_grad)
+
+
+# ---------------------------------------------------------------------- sharing an existing array
+
+
+def from_numpy(array: np.ndarray) -> Tensor:
+    """A tensor on the CPU that shares array's memory (no copy), as torch.from_numpy:
+    writing into one writes into the other. The dtype stays the array's."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"from_numpy: expected a numpy.ndarray, got {type(array).__name__}")
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"from_numpy: minires tensors hold bool, integer or floating dtypes, got {array.dtype}")
+    return Tensor(array)
+
+
+def as_tensor(data: Any, dtype: Any = None, device: str | None = None) -> Tensor:
+    """data as a tensor, sharing memory when it can (as torch.as_tensor): a Tensor or an
+    array that already has the dtype and device asked for is used as it is; anything else
+    (lists, another dtype, another device) is copied, as tensor() would."""
+    if isinstance(data, Tensor):
+        out = data if dtype is None else data.to(dtype)
+        return out if device is None else out.to(device)
+    if isinstance(data, np.ndarray) or backend.is_cupy_array(data):
+        same_dtype = dtype is None or np.dtype(dtype) == data.dtype
+        same_device = device is None or str(device).split(":")[0] == backend.device_of(data)
+        if same_dtype and same_device:
+            return Tensor(data)
+    return tensor(data, dtype=dtype, device="cpu" if device is None else device)

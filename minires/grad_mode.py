@@ -5,6 +5,8 @@
 
     @mr.no_grad()               # the same, as a decorator
     def evaluate(model, x): ...
+
+inference_mode() is no_grad here; set_grad_enabled(False) also works as a plain call.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ def is_grad_enabled() -> bool:
     return _enabled
 
 
-class set_grad_enabled(contextlib.ContextDecorator):
+class _GradMode(contextlib.ContextDecorator):
     """Turn graph recording on or off inside a `with` block (or a decorated function),
     and restore the previous setting afterwards, even when an exception escapes."""
 
@@ -37,18 +39,49 @@ class set_grad_enabled(contextlib.ContextDecorator):
         return False
 
 
-class no_grad(set_grad_enabled):
+class set_grad_enabled(_GradMode):
+    """As torch.set_grad_enabled: a `with` block (or decorator) like no_grad, and also a plain
+    call, `mr.set_grad_enabled(False)`, which switches recording off from then on."""
+
+    def __init__(self, mode: bool):
+        global _enabled
+        super().__init__(bool(mode))
+        self.before_call = _enabled  # what a `with` block around this call restores
+        _enabled = self.mode  # takes effect at the call, as in torch
+
+    def __enter__(self):
+        global _enabled
+        self.previous, self.before_call = (_enabled if self.before_call is None else self.before_call), None
+        _enabled = self.mode
+
+    def __call__(self, func):
+        """As a decorator (`@mr.set_grad_enabled(False)`) it acts only while func runs."""
+        global _enabled
+        if self.before_call is not None:
+            _enabled, self.before_call = self.before_call, None
+        return super().__call__(func)
+
+
+class no_grad(_GradMode):
     """Stop recording the graph: `with mr.no_grad(): ...` or `@mr.no_grad()`."""
 
     def __init__(self):
         super().__init__(False)
 
 
-class enable_grad(set_grad_enabled):
+class enable_grad(_GradMode):
     """Record the graph again inside a `no_grad` block."""
 
     def __init__(self):
         super().__init__(True)
+
+
+class inference_mode(_GradMode):
+    """torch.inference_mode: here exactly no_grad (minires has no separate inference tensors,
+    so there is nothing more to switch off); inference_mode(False) records as usual."""
+
+    def __init__(self, mode: bool = True):
+        super().__init__(not mode)
 
 
 # ---------------------------------------------------------------------- anomaly detection

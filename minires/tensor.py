@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from . import backend, ops
+from . import backend, ops, return_types
 from .grad_mode import is_anomaly_check_nan_enabled, is_anomaly_enabled, is_grad_enabled
 
 DEFAULT_DTYPE = np.float32
@@ -115,8 +115,10 @@ class Tensor:
         return self.array.dtype
 
     @property
-    def device(self) -> str:
-        return backend.device_of(self.array)
+    def device(self) -> device:
+        """Where the array lives: mr.device('cpu') or mr.device('cuda'); a str underneath,
+        so `x.device == "cpu"` holds (minires does not say which GPU: no index)."""
+        return _CUDA if backend.is_cupy_array(self.array) else _CPU
 
     @property
     def is_leaf(self) -> bool:
@@ -147,7 +149,8 @@ class Tensor:
         self._requires_grad = bool(requires_grad)
 
     def size(self, dim: int | None = None):
-        return self.shape if dim is None else self.shape[dim]
+        """x.size() is the shape, as a mr.Size (a tuple); x.size(d) the length of axis d."""
+        return Size(self.shape) if dim is None else self.shape[dim]
 
     def numel(self) -> int:
         return int(self.array.size)
@@ -186,16 +189,49 @@ class Tensor:
         return int(self.item())
 
     def __bool__(self) -> bool:
+        if self.array.size != 1:
+            raise RuntimeError(
+                f"Boolean value of Tensor with more than one value is ambiguous (shape {self.shape}); "
+                f"use .any() or .all(), or compare one element"
+            )
         return bool(self.item())
+
+    def __index__(self) -> int:
+        """A one-element integer (or bool) tensor used as an index: `classes[labels[j]]`, `range(n)`."""
+        if self.dtype.kind not in "iub" or self.array.size != 1:
+            raise TypeError(
+                f"only integer tensors of a single element can be converted to an index, "
+                f"got dtype {self.dtype}, shape {self.shape}"
+            )
+        return int(self.item())
 
     def detach(self) -> Tensor:
         """The same array, cut off from the graph (no grad_fn, requires_grad False)."""
         return Tensor(self.array)
 
-    def to(self, target: str | Any) -> Tensor:
-        """Move to a device ('cpu', 'cuda', 'cuda:N') or convert to a dtype (np.float64, 'float64').
+    def to(self, *args, **kwargs) -> Tensor:
+        """Move to a device or convert to a dtype, with torch's argument forms:
+        x.to('cuda:0'), x.to(mr.device('cuda')), x.to(mr.float64), x.to('cuda', mr.float64),
+        x.to(device=..., dtype=...), x.to(other_tensor) (its device and dtype).
+        non_blocking and copy are accepted (copy=True always copies).
 
-        A dtype conversion is differentiable; a device move copies the leaf."""
+        A dtype conversion between floating dtypes is differentiable; a device move copies the leaf."""
+        copy = kwargs.pop("copy", False)
+        kwargs.pop("non_blocking", None)  # every copy here is synchronous: nothing to ask for
+        targets = list(args) + [kwargs.pop(k) for k in ("device", "dtype") if k in kwargs]
+        if kwargs:
+            raise TypeError(f"to: unexpected keyword arguments {sorted(kwargs)}")
+        if len(targets) == 1 and isinstance(targets[0], Tensor):
+            targets = [targets[0].device, targets[0].dtype]
+        if not targets or len(targets) > 2:
+            raise TypeError(f"to: expected a device and/or a dtype, got {len(targets)} arguments")
+        out = self
+        for target in targets:
+            out = out._to(target)
+        return out.clone() if copy and out is self else out
+
+    def _to(self, target: str | Any) -> Tensor:
+        """One conversion: a device ('cpu', 'cuda', 'cuda:N', mr.device) or a dtype."""
         device, index, dtype = device_or_dtype(target, "to")
         if device == "cpu":
             if self.device == "cpu":
@@ -217,8 +253,9 @@ class Tensor:
     def cpu(self) -> Tensor:
         return self.to("cpu")
 
-    def cuda(self) -> Tensor:
-        return self.to("cuda")
+    def cuda(self, device: int | str | None = None) -> Tensor:
+        """Copy to the GPU: the current one, or x.cuda(1) / x.cuda('cuda:1')."""
+        return self.to("cuda" if device is None else f"cuda:{device}" if isinstance(device, int) else device)
 
     def float(self) -> Tensor:
         return self.to(np.float32)
@@ -251,7 +288,7 @@ class Tensor:
         self._set_requires_grad(requires_grad, "requires_grad_")
         return self
 
-    def backward(self, grad: Any = None, retain_graph: bool = False) -> None:
+    def backward(self, grad: Any = None, retain_graph: bool = False, inputs: Sequence[Tensor] | None = None) -> None:
         """Compute d(self)/d(leaf) for every leaf that requires grad, into leaf.grad.
 
         grad: dL/d(self), same shape as self; may be omitted for a one-element
@@ -262,6 +299,9 @@ class Tensor:
         every consumer of a tensor before the op that produced it, so each op's
         backward runs once with its full output gradient. Afterwards the graph
         is freed unless retain_graph=True.
+
+        inputs: as torch's, only these tensors (leaves or not) get their gradient added to
+        .grad; every other leaf is left alone (minires.autograd.grad is built on it).
         """
         if not self.requires_grad:
             raise RuntimeError("backward: this tensor does not require grad and has no grad_fn")
@@ -276,9 +316,13 @@ class Tensor:
         grad = grad.array if isinstance(grad, Tensor) else xp.asarray(grad, dtype=self.dtype)
         if grad.shape != self.array.shape:
             raise ValueError(f"backward: grad has shape {grad.shape}, but the tensor has shape {self.shape}")
+        only = None if inputs is None else {id(t) for t in inputs}  # None: every leaf
         if self.grad_fn is None:
-            _accumulate_leaf(self, grad)
+            if only is None or id(self) in only:
+                _accumulate_leaf(self, grad)
             return
+        # an input that is not a leaf: its whole gradient is the gy of the op that made it
+        wanted_non_leaves = {t.grad_fn: t for t in inputs or () if t.grad_fn is not None}
 
         pending: dict[ops.Function, Any] = {self.grad_fn: grad}  # op -> dL/d(its output)
         anomaly = is_anomaly_enabled()  # minires.autograd.detect_anomaly: check every gradient
@@ -292,6 +336,8 @@ class Tensor:
                     "pass retain_graph=True to the first backward() to call it twice"
                 )
             gy = pending.pop(fn)
+            if fn in wanted_non_leaves:
+                _accumulate_leaf(wanted_non_leaves[fn], gy)
             gxs = fn.backward(gy)
             gxs = gxs if isinstance(gxs, tuple) else (gxs,)
             if anomaly:
@@ -305,7 +351,8 @@ class Tensor:
                         f"for an input of shape {x.shape}"
                     )
                 if x.grad_fn is None:
-                    _accumulate_leaf(x, gx)
+                    if only is None or id(x) in only:
+                        _accumulate_leaf(x, gx)
                 elif x.grad_fn in pending:
                     pending[x.grad_fn] = pending[x.grad_fn] + gx  # x is used more than once
                 else:
@@ -397,10 +444,18 @@ class Tensor:
     def abs(self) -> Tensor:
         return apply(ops.Abs(), self)
 
-    def clip(self, min: float | None = None, max: float | None = None) -> Tensor:
+    def clamp(self, min: float | None = None, max: float | None = None) -> Tensor:
+        """Limit every entry to [min, max]; either bound may be None. The gradient passes
+        where min <= x <= max (bounds included), as in PyTorch. clip is the same."""
+        if isinstance(min, Tensor) or isinstance(max, Tensor):
+            raise NotImplementedError(
+                "clamp: tensor bounds are not supported in minires; use mr.maximum(x, low) / mr.minimum(x, high)"
+            )
+        if min is None and max is None:
+            raise ValueError("clamp: at least one of min and max must not be None")
         return apply(ops.Clip(min, max), self)
 
-    clamp = clip
+    clip = clamp
 
     def maximum(self, other) -> Tensor:
         return apply(ops.Maximum(), *_operands(self, other))
@@ -421,13 +476,30 @@ class Tensor:
     def mean(self, dim=None, keepdim: bool = False) -> Tensor:
         return apply(ops.Mean(dim, keepdim), self)
 
-    def max(self, dim=None, keepdim: bool = False) -> Tensor:
-        """Largest entries over dim (values only, like torch.amax; see argmax for indices).
-        Tied maxima share the gradient evenly."""
-        return apply(ops.Max(dim, keepdim), self)
+    def max(self, dim=None, keepdim: bool = False):
+        """As torch.max, three forms:
+          x.max()          the largest entry, a 0-d tensor (tied maxima share the gradient evenly)
+          x.max(dim)       a named tuple (values, indices) over one axis: `_, predicted = out.max(1)`;
+                           the gradient of values goes to the entry indices names (the first of ties)
+          x.max(other)     the elementwise maximum with another tensor (mr.maximum)
+        For several axes at once use amax."""
+        if isinstance(dim, Tensor):
+            return self.maximum(dim)
+        if dim is None and keepdim:
+            raise TypeError("max: keepdim=True needs a dim; for all axes use amax(keepdim=True)")
+        if dim is None:
+            return apply(ops.Max(None, False), self)
+        return self._reduce_with_indices("max", dim, keepdim)
 
-    def min(self, dim=None, keepdim: bool = False) -> Tensor:
-        return -((-self).max(dim, keepdim))  # min(x) = -max(-x)
+    def min(self, dim=None, keepdim: bool = False):
+        """As max, for the smallest: x.min(), x.min(dim) -> (values, indices), x.min(other)."""
+        if isinstance(dim, Tensor):
+            return self.minimum(dim)
+        if dim is None and keepdim:
+            raise TypeError("min: keepdim=True needs a dim; for all axes use amin(keepdim=True)")
+        if dim is None:
+            return -((-self).max())  # min(x) = -max(-x)
+        return self._reduce_with_indices("min", dim, keepdim)
 
     def var(self, dim=None, keepdim: bool = False, correction: int = 1) -> Tensor:
         """Variance over dim; correction=1 (default, as torch.var) divides by m - 1."""
@@ -445,6 +517,129 @@ class Tensor:
         xp = backend.array_module(self.array)
         return Tensor(xp.argmin(self.array, axis=dim, keepdims=keepdim))
 
+    # ------------------------------------------------------------------ reductions that return indices
+    # max(dim) and min(dim) (above), sort and topk pick entries; their values are the picked
+    # entries, taken with ops.TakeAlongDim, so the gradient goes back to exactly those entries.
+    def _reduce_with_indices(self, name: str, dim, keepdim: bool):
+        if not isinstance(dim, (int, np.integer)):
+            raise TypeError(f"{name}: dim must be one int, got {dim!r}; for several axes use a{name}(dim)")
+        dim = _one_axis(dim, self.ndim, name)
+        xp = backend.array_module(self.array)
+        pick = xp.argmax if name == "max" else xp.argmin  # the first of tied entries, as torch
+        indices = pick(self.array, axis=dim, keepdims=True)
+        values = apply(ops.TakeAlongDim(indices, dim), self)
+        if not keepdim:
+            values, indices = values.squeeze(dim), indices.squeeze(dim)
+        return getattr(return_types, name)(values, Tensor(indices))
+
+    def amax(self, dim=None, keepdim: bool = False) -> Tensor:
+        """Largest entries over dim (an int, a tuple, or None for all); values only.
+        Tied maxima share the gradient evenly (as torch.amax)."""
+        return apply(ops.Max(dim, keepdim), self)
+
+    def amin(self, dim=None, keepdim: bool = False) -> Tensor:
+        return -((-self).amax(dim, keepdim))  # amin(x) = -amax(-x)
+
+    def sort(self, dim: int = -1, descending: bool = False, stable: bool = False):
+        """(values, indices) with the entries along dim in order; equal entries keep their
+        order (always stable). values' gradient goes back to where each entry came from."""
+        dim = _one_axis(dim, self.ndim, "sort")
+        indices = _argsort(self.array, dim, descending)
+        return return_types.sort(apply(ops.TakeAlongDim(indices, dim), self), Tensor(indices))
+
+    def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):
+        """(values, indices) of the k largest (largest=False: smallest) entries along dim,
+        in sorted order (sorted=False is allowed; the order is then sorted anyway)."""
+        dim = _one_axis(dim, self.ndim, "topk")
+        n = self.shape[dim] if self.ndim else 1
+        if not 0 <= k <= n:
+            raise ValueError(f"topk: k must lie in [0, {n}] for dim {dim} of shape {self.shape}, got {k}")
+        xp = backend.array_module(self.array)
+        indices = xp.take(_argsort(self.array, dim, descending=largest), xp.arange(k), axis=dim)
+        return return_types.topk(apply(ops.TakeAlongDim(indices, dim), self), Tensor(indices))
+
+    # ------------------------------------------------------------------ comparison (torch's named forms)
+    def eq(self, other) -> Tensor:
+        return self == other
+
+    def ne(self, other) -> Tensor:
+        return self != other
+
+    def lt(self, other) -> Tensor:
+        return self < other
+
+    def le(self, other) -> Tensor:
+        return self <= other
+
+    def gt(self, other) -> Tensor:
+        return self > other
+
+    def ge(self, other) -> Tensor:
+        return self >= other
+
+    def any(self, dim=None, keepdim: bool = False) -> Tensor:
+        """Whether any entry (over dim) is nonzero / True; a bool tensor, no gradient."""
+        return Tensor(self.array.any(axis=dim, keepdims=keepdim))
+
+    def all(self, dim=None, keepdim: bool = False) -> Tensor:
+        return Tensor(self.array.all(axis=dim, keepdims=keepdim))
+
+    # ------------------------------------------------------------------ dtype casts
+    # float() and double() (above) are differentiable; casts to integer and bool are not
+    # (their output carries no gradient), as in PyTorch.
+    def long(self) -> Tensor:
+        return self.to(np.int64)
+
+    def int(self) -> Tensor:
+        return self.to(np.int32)
+
+    def bool(self) -> Tensor:
+        return self.to(np.bool_)
+
+    def type_as(self, other: Tensor) -> Tensor:
+        """This tensor converted to other's dtype."""
+        return self.to(other.dtype)
+
+    # ------------------------------------------------------------------ torch-named shape and math helpers
+    def dim(self) -> int:
+        """The number of axes (x.ndim)."""
+        return self.ndim
+
+    @property
+    def is_cuda(self) -> bool:
+        return self.device == "cuda"
+
+    def clone(self) -> Tensor:
+        """A copy in new memory, still in the graph: the gradient flows through to self."""
+        return apply(ops.Clone(), self)
+
+    def pow(self, exponent) -> Tensor:
+        return self**exponent
+
+    def norm(self, p: float | str = "fro", dim=None, keepdim: bool = False) -> Tensor:
+        """The p-norm over dim (None: all entries), p in {1, 2, inf, 'fro'} ('fro' = 2 over
+        the entries, the Frobenius norm of a matrix). At a zero norm the gradient is 0."""
+        if p == "fro":
+            p = 2
+        if p not in (1, 2, float("inf")):
+            raise NotImplementedError(f"norm: p={p!r} is not supported in minires; use p = 1, 2, inf or 'fro'")
+        return apply(ops.Norm(p, dim, keepdim), self)
+
+    def t(self) -> Tensor:
+        """The transpose of a matrix (0-d and 1-d tensors come back as they are)."""
+        if self.ndim > 2:
+            raise ValueError(f"t: expects a tensor with <= 2 dimensions, got shape {self.shape}; use transpose(d0, d1)")
+        return self.transpose(0, 1) if self.ndim == 2 else self
+
+    def expand_as(self, other: Tensor) -> Tensor:
+        return self.expand(other.shape)
+
+    def view_as(self, other: Tensor) -> Tensor:
+        return self.view(other.shape)
+
+    def reshape_as(self, other: Tensor) -> Tensor:
+        return self.reshape(other.shape)
+
     # ------------------------------------------------------------------ movement
     def reshape(self, *shape) -> Tensor:
         shape = _shape_arg(shape)
@@ -452,7 +647,12 @@ class Tensor:
             return self
         return apply(ops.Reshape(shape), self)
 
-    view = reshape  # minires has no strides of its own, so a view is a reshape
+    def view(self, *shape) -> Tensor:
+        """The same as reshape here: minires has no strides of its own, so a view is a reshape
+        (it shares memory where numpy can; unlike torch it never refuses a non-contiguous input)."""
+        if len(shape) == 1 and not isinstance(shape[0], (int, np.integer, tuple, list)):
+            raise NotImplementedError(f"view: view(dtype) (reinterpreting the bytes) is not supported, got {shape[0]!r}")
+        return self.reshape(*shape)
 
     def permute(self, *dims) -> Tensor:
         dims = tuple(d % max(self.ndim, 1) for d in _shape_arg(dims))
@@ -693,6 +893,62 @@ def _raw_index(index):
     if isinstance(index, tuple):
         return tuple(p.array if isinstance(p, Tensor) else p for p in index)
     return index.array if isinstance(index, Tensor) else index
+
+
+def _one_axis(dim: int, ndim: int, where: str) -> int:
+    """dim as a non-negative axis of an ndim-d tensor (a 0-d tensor accepts 0 and -1)."""
+    if not -max(ndim, 1) <= dim < max(ndim, 1):
+        raise IndexError(f"{where}: dim {dim} is out of range for a {ndim}-d tensor")
+    return dim % max(ndim, 1)
+
+
+def _argsort(a: Any, axis: int, descending: bool) -> Any:
+    """Indices that sort a along axis, stable (equal entries keep their order)."""
+    xp = backend.array_module(a)
+    if a.ndim == 0:
+        return xp.zeros((), dtype=np.int64)
+    if descending:  # sort -a ascending: still stable, unlike reversing an ascending sort
+        a = -a.astype(np.int64) if a.dtype.kind in "bu" else -a
+    return xp.argsort(a, axis=axis, kind="stable")
+
+
+# ---------------------------------------------------------------------- devices and sizes
+
+
+class device(str):
+    """torch.device: mr.device('cuda:0'), mr.device('cuda', 0), mr.device('cpu'), with .type
+    and .index. It is the string underneath ('cuda:0'), so it works wherever minires takes
+    a device name (x.to(d), model.to(d), mr.zeros(2, device=d))."""
+
+    def __new__(cls, type: str | device | int, index: int | None = None):
+        if isinstance(type, int) and index is None:  # torch.device(0) is the first GPU
+            type, index = "cuda", type
+        text = str(type) if index is None else f"{type}:{index}"
+        match = _DEVICE.fullmatch(text)
+        if not match or (index is not None and ":" in str(type)):
+            raise ValueError(f"device: expected 'cpu', 'cuda' or 'cuda:N', got {text!r}")
+        self = super().__new__(cls, text)
+        self.type = "cuda" if text.startswith("cuda") else "cpu"
+        self.index = None if match.group(1) is None else int(match.group(1))
+        return self
+
+    def __repr__(self) -> str:
+        return f"device(type='{self.type}')" if self.index is None else f"device(type='{self.type}', index={self.index})"
+
+    __hash__ = str.__hash__
+
+
+class Size(tuple):
+    """torch.Size: what x.size() returns. A tuple (it equals (2, 3)) with torch's repr and numel()."""
+
+    def __repr__(self) -> str:
+        return f"minires.Size({list(self)})"
+
+    def numel(self) -> int:
+        return int(np.prod(self, dtype=np.int64))
+
+
+_CPU, _CUDA = device("cpu"), device("cuda")  # what Tensor.device returns
 
 
 # ---------------------------------------------------------------------- functions of several tensors

@@ -66,9 +66,25 @@ CASES = {
     "mean_all": (lambda a: a.mean(), [(3, 4)]),
     "mean_neg_dim_keepdim": (lambda a: a.mean(-1, keepdim=True), [(2, 3, 4)]),
     "max_all": (lambda a: a.max(), [(3, 4)]),
-    "max_dim1": (lambda a: a.max(1), [(2, 3, 4)]),
-    "max_dims_keepdim": (lambda a: a.max((0, 2), keepdim=True), [(2, 3, 4)]),
-    "min_dim0": (lambda a: a.min(0), [(3, 4)]),
+    "max_dim1_values": (lambda a: a.max(1).values, [(2, 3, 4)]),
+    "max_dim_keepdim_values": (lambda a: a.max(-1, keepdim=True)[0], [(2, 3, 4)]),
+    "min_dim0_values": (lambda a: a.min(0).values, [(3, 4)]),
+    "min_all": (lambda a: a.min(), [(3, 4)]),
+    "amax_dim1": (lambda a: a.amax(1), [(2, 3, 4)]),
+    "amax_dims_keepdim": (lambda a: a.amax((0, 2), keepdim=True), [(2, 3, 4)]),
+    "amin_dim0": (lambda a: a.amin(0), [(3, 4)]),
+    "max_other": (lambda a, b: a.max(b), [(3, 4), (4,)]),
+    "sort_dim1": (lambda a: a.sort(1).values, [(3, 5)]),
+    "sort_descending_dim0": (lambda a: a.sort(0, descending=True)[0], [(4, 3)]),
+    "topk_2": (lambda a: a.topk(2).values, [(3, 5)]),
+    "topk_smallest_dim0": (lambda a: a.topk(3, dim=0, largest=False).values, [(4, 2, 3)]),
+    "norm_2_all": (lambda a: a.norm(), [(3, 4)]),
+    "norm_2_dim1": (lambda a: a.norm(2, dim=1), [(3, 4)]),
+    "norm_1_dim0_keepdim": (lambda a: a.norm(1, dim=0, keepdim=True), [((3, 4), AWAY_FROM_0)]),
+    "norm_inf_dim1": (lambda a: a.norm(float("inf"), dim=1), [(3, 4)]),
+    "norm_fro_dims": (lambda a: a.norm("fro", dim=(1, 2)), [(2, 3, 4)]),
+    "clone": (lambda a: a.clone() * a, [(3, 4)]),
+    "clamp": (lambda a: a.clamp(min=-0.5, max=0.5), [((4, 5), {"away_from": 0.5, "margin": 0.05})]),
     "var_all": (lambda a: a.var(), [(3, 4)]),
     "var_dims_biased": (lambda a: a.var((0, 2), keepdim=True, correction=0), [(2, 3, 4)]),
     "std_dim1": (lambda a: a.std(1), [(3, 5)]),
@@ -150,10 +166,19 @@ def test_relu_gradient_at_zero_is_zero():
     assert x.grad.tolist() == [0.0, 0.0, 1.0]
 
 
-def test_max_ties_share_the_gradient():
+def test_amax_ties_share_the_gradient():
     x = mr.tensor(np.array([[1.0, 3.0, 3.0], [2.0, 0.0, -1.0]]), requires_grad=True)
-    x.max(1).backward(np.array([1.0, 4.0]))
+    x.amax(1).backward(np.array([1.0, 4.0]))
     assert x.grad.tolist() == [[0.0, 0.5, 0.5], [4.0, 0.0, 0.0]]
+
+
+def test_max_dim_gives_a_tie_gradient_to_the_first_index_only():
+    """As torch.max(x, dim): the values are the entries at indices (the first of ties)."""
+    x = mr.tensor(np.array([[1.0, 3.0, 3.0], [2.0, 0.0, -1.0]]), requires_grad=True)
+    values, indices = x.max(1)
+    assert indices.tolist() == [1, 0]
+    values.backward(np.array([1.0, 4.0]))
+    assert x.grad.tolist() == [[0.0, 1.0, 0.0], [4.0, 0.0, 0.0]]
 
 
 def test_cross_entropy_is_stable_for_huge_logits():

@@ -149,7 +149,7 @@ def test_integer_tensors_cannot_require_grad():
 
 
 def test_bad_device_name():
-    with pytest.raises(ValueError, match="device must be 'cpu' or 'cuda', got 'gpu'"):
+    with pytest.raises(ValueError, match="device must be 'cpu' or 'cuda' \\(or 'cuda:N'\\), got 'gpu'"):
         mr.zeros(2, device="gpu")
 
 

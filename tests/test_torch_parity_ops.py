@@ -24,7 +24,7 @@ CASES = {
     "clip": (lambda a: a.clip(0.7, 1.5), lambda a: a.clamp(0.7, 1.5), [(4, 4)]),
     "maximum_where": (lambda a, b: mr.maximum(a, b) + mr.where(a > 1, a, b),
                       lambda a, b: torch.maximum(a, b) + torch.where(a > 1, a, b), [(3, 4), (3, 4)]),
-    "reductions": (lambda a: a.sum(1) + a.mean(1) * a.max(1) - a.min(1) + a.var(1) + a.std(1),
+    "reductions": (lambda a: a.sum(1) + a.mean(1) * a.amax(1) - a.amin(1) + a.var(1) + a.std(1),
                    lambda a: a.sum(1) + a.mean(1) * a.amax(1) - a.amin(1) + a.var(1) + a.std(1), [(3, 5)]),
     "movement": (lambda a: mr.cat([a.permute(1, 0, 2).reshape(3, 8), a[:, :, ::2].transpose(0, 1).flatten(1)], 1),
                  lambda a: torch.cat([a.permute(1, 0, 2).reshape(3, 8), a[:, :, ::2].transpose(0, 1).flatten(1)], 1),

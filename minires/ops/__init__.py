@@ -10,13 +10,13 @@ from .conv import Conv2d
 from .elementwise import Abs, Clip, Exp, Log, Maximum, Relu, ResidualAdd, Sigmoid, Sqrt, Tanh, Where
 from .function import Function, unbroadcast
 from .loss import CrossEntropy, LogSoftmax, Softmax
-from .movement import Concatenate, Expand, GetItem, Pad, Permute, Reshape
+from .movement import Clone, Concatenate, Expand, GetItem, Pad, Permute, Reshape, TakeAlongDim
 from .pooling import AvgPool2d, GlobalAvgPool2d, MaxPool2d
-from .reduce import Max, Mean, Sum, Var
+from .reduce import Max, Mean, Norm, Sum, Var
 
 __all__ = [
-    "Abs", "Add", "AvgPool2d", "BatchNorm2dEval", "BatchNorm2dTrain", "Cast", "Clip", "Concatenate", "Conv2d",
+    "Abs", "Add", "AvgPool2d", "BatchNorm2dEval", "BatchNorm2dTrain", "Cast", "Clip", "Clone", "Concatenate", "Conv2d",
     "CrossEntropy", "Div", "Exp", "Expand", "Function", "GetItem", "GlobalAvgPool2d", "Log", "LogSoftmax",
-    "MatMul", "Max", "MaxPool2d", "Maximum", "Mean", "Mul", "Neg", "Pad", "Permute", "Pow", "PowScalar", "Relu",
-    "Reshape", "ResidualAdd", "Sigmoid", "Softmax", "Sqrt", "Sub", "Sum", "Tanh", "Var", "Where", "unbroadcast",
+    "MatMul", "Max", "MaxPool2d", "Maximum", "Mean", "Mul", "Neg", "Norm", "Pad", "Permute", "Pow", "PowScalar", "Relu",
+    "Reshape", "ResidualAdd", "Sigmoid", "Softmax", "Sqrt", "Sub", "Sum", "TakeAlongDim", "Tanh", "Var", "Where", "unbroadcast",
 ]

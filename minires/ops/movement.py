@@ -4,6 +4,8 @@ moves gy back the other way (its adjoint):
     Reshape   <->  reshape back         Permute  <->  the inverse permutation
     Expand    <->  sum over the copies  Concatenate <-> split
     Pad       <->  slice the middle     GetItem  <->  add gy into zeros at the index
+    TakeAlongDim  <->  put gy into zeros at the indices (max(dim), sort, topk)
+    Clone     <->  gy itself (a copy is the identity)
 """
 
 from __future__ import annotations
@@ -119,6 +121,43 @@ class GetItem(Function):
         else:
             gx[self.index] = gy  # slices and ints never repeat an entry
         return gx
+
+
+class TakeAlongDim(Function):
+    """y = x's entries at `indices` along `axis` (numpy's take_along_axis, torch.gather):
+    y[..., j, ...] = x[..., indices[..., j, ...], ...].
+
+    indices: an integer array with x's number of axes, and x's shape except along axis.
+    They must not repeat along axis: that holds for the indices that max(dim), sort and
+    topk return, and it lets backward put gy back with a plain assignment.
+    """
+
+    def __init__(self, indices: Array, axis: int):
+        self.indices, self.axis = indices, axis
+
+    def forward(self, x: Array) -> Array:
+        self.x_shape, self.x_dtype = x.shape, x.dtype
+        return backend.array_module(x).take_along_axis(x, self.indices, axis=self.axis)
+
+    def backward(self, gy: Array):
+        xp = backend.array_module(gy)
+        # gx = gy put back where each entry was taken from, 0 elsewhere
+        where = list(xp.ix_(*[xp.arange(n) for n in self.indices.shape]))  # every position of y ...
+        where[self.axis] = self.indices  # ... with the axis coordinate replaced by the index taken
+        gx = xp.zeros(self.x_shape, dtype=self.x_dtype)
+        gx[tuple(where)] = gy
+        return gx
+
+
+class Clone(Function):
+    """y = a copy of x (new memory, same values)."""
+
+    def forward(self, x: Array) -> Array:
+        return x.copy()
+
+    def backward(self, gy: Array):
+        # gx = gy: a copy is the identity
+        return gy
 
 
 def _cupy_scatter_add():

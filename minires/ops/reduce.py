@@ -1,4 +1,4 @@
-"""Reductions over axes: sum, mean, max, var (min is -max(-x), built in Tensor).
+"""Reductions over axes: sum, mean, max, var, norm (min is -max(-x), built in Tensor).
 
 x: any shape; axis: None (all axes), an int, or a tuple of ints; keepdims as in numpy.
 Every backward first puts gy back into keepdims shape (size 1 on each reduced
@@ -114,3 +114,41 @@ class Var(Function):
     def backward(self, gy: Array):
         # gx = gy * 2 (x - mean) / (m - correction)   (the mean's own term sums to zero)
         return gy.reshape(keepdims_shape(self.x_shape, self.axes)) * (2 / self.dof) * self.centered
+
+
+class Norm(Function):
+    """y = the p-norm of x over `axis`, p in {1, 2, inf}:
+        p = 1:   sum |x|        p = 2:   sqrt(sum x^2)        p = inf:   max |x|
+    At a zero norm the gradient is 0 (as in PyTorch), not 0/0."""
+
+    def __init__(self, p: float, axis=None, keepdims: bool = False):
+        self.p, self.axis, self.keepdims = p, axis, keepdims
+
+    def forward(self, x: Array) -> Array:
+        xp = backend.array_module(x)
+        self.x = x
+        self.axes = normalize_axis(self.axis, x.ndim)
+        if self.p == 1:
+            self.y_keep = abs(x).sum(axis=self.axes, keepdims=True)
+        elif self.p == 2:
+            self.y_keep = xp.sqrt((x * x).sum(axis=self.axes, keepdims=True))
+        else:
+            self.y_keep = abs(x).max(axis=self.axes, keepdims=True)
+        return self.y_keep if self.keepdims else self.y_keep.reshape(
+            [n for i, n in enumerate(x.shape) if i not in self.axes]
+        )
+
+    def backward(self, gy: Array):
+        xp = backend.array_module(gy)
+        gy = gy.reshape(self.y_keep.shape)
+        if self.p == 1:
+            # gx = gy * sign(x)
+            return gy * xp.sign(self.x)
+        if self.p == 2:
+            # gx = gy * x / ||x||   (0 where ||x|| = 0)
+            safe = xp.where(self.y_keep == 0, 1, self.y_keep)
+            return xp.where(self.y_keep == 0, 0, gy * self.x / safe).astype(gy.dtype)
+        # gx = gy * sign(x) at the entries with |x| = max |x| (divided among ties), 0 elsewhere
+        is_max = (abs(self.x) == self.y_keep) & (self.y_keep != 0)
+        ties = xp.maximum(is_max.sum(axis=self.axes, keepdims=True), 1)
+        return (is_max * xp.sign(self.x) * (gy / ties)).astype(gy.dtype)
