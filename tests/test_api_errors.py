@@ -101,7 +101,7 @@ def test_conv2d_on_other_ndims(shape):
 
 
 def test_batch_norm_on_3d_input():
-    with pytest.raises(ValueError, match=r"batch_norm: input must be \(N, C, H, W\), got shape \(2, 3, 4\)$"):
+    with pytest.raises(ValueError, match=r"BatchNorm2d: input must be \(N, C, H, W\), got shape \(2, 3, 4\)$"):
         mr.nn.BatchNorm2d(3)(mr.zeros(2, 3, 4))
 
 

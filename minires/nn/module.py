@@ -92,6 +92,59 @@ class Module:
         else:
             setattr(self, name, tensor)
 
+    # ---------------------------------------------------------------- registration by name, as torch
+    def add_module(self, name: str, module: Module | None) -> None:
+        """Register a sub-module (or None) under name: the same as setattr(self, name, module)."""
+        if not isinstance(name, str) or not name or "." in name:
+            raise KeyError(f"add_module: a module name must be a non-empty string without '.', got {name!r}")
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"add_module: {name!r} must be a Module or None, got {type(module).__name__}")
+        if module is None:
+            for table in (self._parameters, self._buffers):
+                table.pop(name, None)
+            self.__dict__.pop(name, None)
+            self._modules[name] = None
+        else:
+            setattr(self, name, module)
+
+    register_module = add_module
+
+    def register_parameter(self, name: str, param: Parameter | None) -> None:
+        """Register a Parameter (or None, as Linear's bias=False) under name."""
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(f"register_parameter: {name!r} must be a Parameter or None, got {type(param).__name__}")
+        if param is None:
+            for table in (self._buffers, self._modules):
+                table.pop(name, None)
+            self.__dict__.pop(name, None)
+            self._parameters[name] = None
+        else:
+            setattr(self, name, param)
+
+    def apply(self, fn) -> Module:
+        """Call fn on every sub-module (children first, depth first) and then on self;
+        returns self. The usual use is initialisation: model.apply(init_weights)."""
+        order, stack = [], [(self, False)]
+        while stack:  # iterative post-order: each module after all of its children
+            module, children_done = stack.pop()
+            if children_done:
+                order.append(module)
+                continue
+            stack.append((module, True))
+            stack.extend((child, False) for child in reversed(list(module.children())))
+        for module in order:
+            fn(module)
+        return self
+
+    def get_submodule(self, target: str) -> Module:
+        """The sub-module at a dotted path ("layer1.0.conv1"); "" is self."""
+        module = self
+        for part in target.split(".") if target else []:
+            if part not in module._modules or module._modules[part] is None:
+                raise AttributeError(f"{type(module).__name__} has no submodule {part!r} (in {target!r})")
+            module = module._modules[part]
+        return module
+
     # ---------------------------------------------------------------- calling
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__} must implement forward()")
@@ -100,11 +153,18 @@ class Module:
         return self.forward(*args, **kwargs)
 
     # ---------------------------------------------------------------- walking the tree
-    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
-        """(name, module) for this module and every module below it, depth first."""
+    def named_modules(self, memo: set | None = None, prefix: str = "",
+                      remove_duplicate: bool = True) -> Iterator[tuple[str, Module]]:
+        """(name, module) for this module and every module below it, depth first; a module
+        reached twice (shared) is given once, unless remove_duplicate=False."""
+        memo = set() if memo is None else memo
         stack = [(prefix, self)]
         while stack:  # iterative, like backward: a ResNet-1202 is deep
             name, module = stack.pop()
+            if remove_duplicate:
+                if module in memo:
+                    continue
+                memo.add(module)
             yield name, module
             children = [(f"{name}.{n}" if name else n, m) for n, m in module._modules.items() if m is not None]
             stack.extend(reversed(children))
@@ -133,7 +193,7 @@ class Module:
 
     def _named_tensors(self, table: str, prefix: str, recurse: bool):
         seen: set[int] = set()
-        modules = self.named_modules(prefix) if recurse else [(prefix, self)]
+        modules = self.named_modules(prefix=prefix) if recurse else [(prefix, self)]
         for module_name, module in modules:
             for name, t in getattr(module, table).items():
                 if t is None or id(t) in seen:
@@ -228,7 +288,7 @@ class Module:
 
     def _state_tensors(self) -> Iterator[tuple[str, Tensor]]:
         """(dotted name, tensor) for every parameter and buffer, in registration order."""
-        for name, module in self.named_modules():
+        for name, module in self.named_modules(remove_duplicate=False):  # a shared module under each name, as torch
             for table in (module._parameters, module._buffers):
                 for key, t in table.items():
                     if t is not None:

@@ -153,3 +153,21 @@ class Where(Function):
         # ga = gy where condition, gb = gy elsewhere; the condition gets no gradient
         ga = gy * self.condition
         return None, unbroadcast(ga, self.a_shape), unbroadcast(gy - ga, self.b_shape)
+
+
+# ---------------------------------------------------------------- activations added for torch.nn's layers
+
+
+class LeakyRelu(Function):
+    """y = x for x > 0, negative_slope * x otherwise (at 0 the slope side, as torch)."""
+
+    def __init__(self, negative_slope: float = 0.01):
+        self.negative_slope = negative_slope
+
+    def forward(self, x: Array) -> Array:
+        self.positive = x > 0
+        return backend.array_module(x).where(self.positive, x, self.negative_slope * x)
+
+    def backward(self, gy: Array):
+        # gx = gy where x > 0, negative_slope * gy elsewhere
+        return backend.array_module(gy).where(self.positive, gy, self.negative_slope * gy)
