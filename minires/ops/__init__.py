@@ -10,7 +10,7 @@ from .conv import Conv2d
 from .elementwise import Abs, Clip, Exp, Log, Maximum, Relu, ResidualAdd, Sigmoid, Sqrt, Tanh, Where
 from .function import Function, unbroadcast
 from .loss import CrossEntropy, LogSoftmax, Softmax
-from .movement import Concatenate, Expand, GetItem, Pad, Permute, Reshape
+from .movement import Concatenate, Expand, GetItem, Pad, Permute, Reshape, SetItem
 from .pooling import AvgPool2d, GlobalAvgPool2d, MaxPool2d
 from .reduce import Max, Mean, Sum, Var
 
@@ -18,5 +18,5 @@ __all__ = [
     "Abs", "Add", "AvgPool2d", "BatchNorm2dEval", "BatchNorm2dTrain", "Cast", "Clip", "Concatenate", "Conv2d",
     "CrossEntropy", "Div", "Exp", "Expand", "Function", "GetItem", "GlobalAvgPool2d", "Log", "LogSoftmax",
     "MatMul", "Max", "MaxPool2d", "Maximum", "Mean", "Mul", "Neg", "Pad", "Permute", "Pow", "PowScalar", "Relu",
-    "Reshape", "ResidualAdd", "Sigmoid", "Softmax", "Sqrt", "Sub", "Sum", "Tanh", "Var", "Where", "unbroadcast",
+    "Reshape", "ResidualAdd", "SetItem", "Sigmoid", "Softmax", "Sqrt", "Sub", "Sum", "Tanh", "Var", "Where", "unbroadcast",
 ]
