@@ -9,6 +9,11 @@ A Tensor holds
 
 As in PyTorch, `.data` is a Tensor too: the same array (no copy) with no graph.
 
+In-place ops (`add_`, `+=`, `x[i] = v`, ...) write into `array` itself and bump the
+tensor's version counter (`t._version`); an op whose backward needs a tensor notes its
+version when it runs, and backward refuses to use a tensor changed since (see the
+"in-place ops" section).
+
 Every operator (`+`, `@`, `.sum()`, ...) goes through `apply`, which runs the op's
 forward on the raw arrays and, when a gradient is needed, links the output to the
 op. `Tensor.backward` then walks those links from the output back to the leaves.
@@ -30,6 +35,17 @@ from . import backend, ops, return_types
 from .grad_mode import is_anomaly_check_nan_enabled, is_anomaly_enabled, is_grad_enabled
 
 DEFAULT_DTYPE = np.float32
+
+
+class _VersionCounter:
+    """How many times the array under a tensor was changed in place. Shared by a tensor
+    and its detach()es (the same values); `.data` gets a fresh one, as in PyTorch, which
+    is why writing through `.data` is invisible to autograd."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = 0
 
 
 class Tensor:
@@ -59,6 +75,7 @@ class Tensor:
         self._requires_grad = bool(requires_grad)  # checked above; see the requires_grad property
         self.grad_fn: ops.Function | None = None
         self.generation = 0  # 0 for leaves; 1 + the creator's generation otherwise
+        self._version_counter = _VersionCounter()  # bumped by every in-place op; see _version
 
     # ------------------------------------------------------------------ properties
     @property
@@ -119,6 +136,11 @@ class Tensor:
         """Where the array lives: mr.device('cpu') or mr.device('cuda'); a str underneath,
         so `x.device == "cpu"` holds (minires does not say which GPU: no index)."""
         return _CUDA if backend.is_cupy_array(self.array) else _CPU
+
+    @property
+    def _version(self) -> int:
+        """How many in-place ops have changed this tensor's values (as torch's t._version)."""
+        return self._version_counter.value
 
     @property
     def is_leaf(self) -> bool:
@@ -206,8 +228,12 @@ class Tensor:
         return int(self.item())
 
     def detach(self) -> Tensor:
-        """The same array, cut off from the graph (no grad_fn, requires_grad False)."""
-        return Tensor(self.array)
+        """The same array, cut off from the graph (no grad_fn, requires_grad False).
+        Unlike `.data` it shares the version counter, so an in-place change through it
+        is still caught by a backward that needs these values (as in PyTorch)."""
+        out = Tensor(self.array)
+        out._version_counter = self._version_counter
+        return out
 
     def to(self, *args, **kwargs) -> Tensor:
         """Move to a device or convert to a dtype, with torch's argument forms:
@@ -336,13 +362,18 @@ class Tensor:
                     "pass retain_graph=True to the first backward() to call it twice"
                 )
             gy = pending.pop(fn)
+            for counter, version, saved, tensor in fn.saved_versions:  # unchanged since forward?
+                if counter.value != version:
+                    _raise_modified_inplace(fn, counter, version, saved, tensor)
             if fn in wanted_non_leaves:
                 _accumulate_leaf(wanted_non_leaves[fn], gy)
             gxs = fn.backward(gy)
             gxs = gxs if isinstance(gxs, tuple) else (gxs,)
             if anomaly:
                 _anomaly_check_backward(fn, gxs)
-            for x, gx, needed in zip(fn.inputs, gxs, fn.needs_input_grad):
+            # each input's creator as it was when fn ran (an in-place op may since have given
+            # the input tensor a new grad_fn; the gradient belongs to the old one)
+            for x, creator, gx, needed in zip(fn.inputs, fn.input_creators, gxs, fn.needs_input_grad):
                 if not needed or gx is None:
                     continue
                 if gx.shape != x.array.shape:
@@ -350,14 +381,14 @@ class Tensor:
                         f"backward: {fn.name}.backward returned a gradient of shape {gx.shape} "
                         f"for an input of shape {x.shape}"
                     )
-                if x.grad_fn is None:
+                if creator is None:
                     if only is None or id(x) in only:
                         _accumulate_leaf(x, gx)
-                elif x.grad_fn in pending:
-                    pending[x.grad_fn] = pending[x.grad_fn] + gx  # x is used more than once
+                elif creator in pending:
+                    pending[creator] = pending[creator] + gx  # x is used more than once
                 else:
-                    pending[x.grad_fn] = gx
-                    heapq.heappush(heap, (-x.grad_fn.generation, next(tie_breaker), x.grad_fn))
+                    pending[creator] = gx
+                    heapq.heappush(heap, (-creator.generation, next(tie_breaker), creator))
             if not retain_graph:
                 fn.free()
 
@@ -706,6 +737,128 @@ class Tensor:
     def __iter__(self):
         return (self[i] for i in range(len(self)))
 
+    # ------------------------------------------------------------------ in-place ops
+    # An in-place op is its out-of-place op, run on `before` (a Tensor standing for self
+    # as it was: same array, same history), whose result is then written back into
+    # self.array, so every view of that array (.data, .numpy()) sees it. The result's
+    # node becomes self's grad_fn (its input is self's old history: PyTorch "rebases"
+    # it) and self's version goes up by one, which is how a backward that still needs
+    # the old values notices. As in PyTorch:
+    #   - a leaf that requires grad refuses (its .grad would be for values it no longer
+    #     holds), except under no_grad, which is how optimizers update weights;
+    #   - the result must keep self's shape and dtype.
+    # Memory: the result is computed into a temporary and copied in; the saving is that
+    # the graph keeps one array, not two (relu_ after a BN keeps only the relu output).
+    # Optimizers write p.array directly without bumping the version, so a backward
+    # through a graph built before optimizer.step() is not caught (PyTorch would be).
+
+    def add_(self, other) -> Tensor:
+        before = self._before_inplace("add_")
+        return self._take_over(before + other, before, "add_")
+
+    def sub_(self, other) -> Tensor:
+        before = self._before_inplace("sub_")
+        return self._take_over(before - other, before, "sub_")
+
+    def mul_(self, other) -> Tensor:
+        # mul's backward reads self's old values for other's gradient: keep a copy then
+        before = self._before_inplace("mul_", keep_values=_needs_grad(other))
+        return self._take_over(before * other, before, "mul_")
+
+    def div_(self, other) -> Tensor:
+        before = self._before_inplace("div_", keep_values=_needs_grad(other))  # as mul_
+        return self._take_over(before / other, before, "div_")
+
+    def clamp_(self, min: float | None = None, max: float | None = None) -> Tensor:
+        # clip's backward needs the old values (y == min can come from x == min or x < min)
+        before = self._before_inplace("clamp_", keep_values=_needs_grad(self))
+        return self._take_over(before.clip(min, max), before, "clamp_")
+
+    clip_ = clamp_
+
+    def relu_(self) -> Tensor:
+        # relu keeps its output for backward, which is self's array from now on: no copy
+        before = self._before_inplace("relu_")
+        return self._take_over(before.relu(), before, "relu_")
+
+    def fill_(self, value) -> Tensor:
+        self[...] = value
+        return self
+
+    def zero_(self) -> Tensor:
+        return self.fill_(0)
+
+    def copy_(self, src) -> Tensor:
+        """Copy src's values (broadcast to self's shape, converted to self's dtype) into self."""
+        if isinstance(src, Tensor) and src.dtype != self.dtype:
+            src = src.to(self.dtype)
+        self[...] = src
+        return self
+
+    def __setitem__(self, index, value) -> None:
+        """x[index] = value, differentiable in x (zero where overwritten) and in value."""
+        before = self._before_inplace("__setitem__")
+        if not (is_grad_enabled() and (self.requires_grad or _needs_grad(value))):
+            # nothing to record: write straight into the array (numpy casts the dtype)
+            self.array[_raw_index(index)] = value.array if isinstance(value, Tensor) else value
+            self._version_counter.value += 1
+            return
+        before, value = _operands(before, value)
+        self._take_over(apply(ops.SetItem(_raw_index(index)), before, value), before, "__setitem__")
+
+    def __iadd__(self, other):
+        return self.add_(other)
+
+    def __isub__(self, other):
+        return self.sub_(other)
+
+    def __imul__(self, other):
+        return self.mul_(other)
+
+    def __itruediv__(self, other):
+        return self.div_(other)
+
+    def _before_inplace(self, where: str, keep_values: bool = False) -> Tensor:
+        """A Tensor standing for self before an in-place op: self's history, and self's array
+        and version counter (or, with keep_values, a copy of the array that nothing will
+        change, for a backward that needs the old values)."""
+        if self.requires_grad and self.grad_fn is None and is_grad_enabled():
+            raise RuntimeError(
+                f"{where}: a leaf Variable that requires grad is being used in an in-place operation. "
+                f"(Update weights under `with minires.no_grad():`, or do it out of place.)"
+            )
+        before = Tensor(self.array.copy() if keep_values and is_grad_enabled() else self.array)
+        if before.array is self.array:
+            before._version_counter = self._version_counter
+        before.grad_fn, before._requires_grad, before.generation = self.grad_fn, self.requires_grad, self.generation
+        return before
+
+    def _take_over(self, out: Tensor, before: Tensor, where: str) -> Tensor:
+        """Write out's values into self.array and make out's node self's grad_fn."""
+        if out.shape != self.shape:
+            raise RuntimeError(f"{where}: output with shape {list(self.shape)} doesn't match the broadcast "
+                               f"shape {list(out.shape)}")
+        if out.dtype != self.dtype:
+            raise RuntimeError(f"{where}: result type {out.dtype} can't be cast to the desired output type "
+                               f"{self.dtype}")
+        self.array[...] = out.array
+        self._version_counter.value += 1
+        fn = out.grad_fn
+        if fn is not None:
+            for name, value in list(vars(fn).items()):  # fn kept its output (relu): that is self.array now
+                if value is out.array:
+                    setattr(fn, name, self.array)
+            # fn's kept output is self's array as just written: expect self's new version.
+            # An uncopied `before` it kept (mul_ by a constant keeps a, for b's gradient
+            # only) is never read: the in-place op copies whatever its backward reads.
+            fn.saved_versions = tuple(
+                (self._version_counter, self._version, self.array, None) if t is None else entry
+                for entry in fn.saved_versions
+                if (t := entry[3]) is not before or before.array is not self.array
+            )
+            self.grad_fn, self._requires_grad, self.generation = fn, True, out.generation
+        return self
+
 
 # ---------------------------------------------------------------------- apply
 
@@ -726,7 +879,9 @@ def apply(fn: ops.Function, *inputs: Tensor) -> Tensor:
     needs_grad = tuple(t.requires_grad for t in inputs)
     out = Tensor(y)
     if is_grad_enabled() and any(needs_grad):
+        fn.saved_versions = _saved_versions(fn, inputs, out)  # before fn gets more attributes
         fn.inputs = inputs
+        fn.input_creators = tuple(t.grad_fn for t in inputs)
         fn.needs_input_grad = needs_grad
         fn.generation = max(t.generation for t in inputs)
         out.requires_grad = True
@@ -735,6 +890,32 @@ def apply(fn: ops.Function, *inputs: Tensor) -> Tensor:
     if is_anomaly_enabled():  # minires.autograd.detect_anomaly: note the caller, check the output
         _anomaly_check_forward(fn, inputs, out)
     return out
+
+
+def _saved_versions(fn: ops.Function, inputs: Sequence[Tensor], out: Tensor) -> tuple:
+    """The (version counter, version now, array, input Tensor or None for the output) of
+    every input or output whose very array fn kept as an attribute for its backward
+    (Mul keeps a and b, Relu keeps y, Add keeps only shapes). Backward checks that those
+    counters have not moved since; ops declare nothing, saving an array is the declaration."""
+    kept = {id(value) for value in vars(fn).values()}
+    saved = [(t._version_counter, t._version, t.array, t) for t in inputs if id(t.array) in kept]
+    if id(out.array) in kept:
+        saved.append((out._version_counter, out._version, out.array, None))
+    return tuple(saved)
+
+
+def _raise_modified_inplace(fn: ops.Function, counter: _VersionCounter, version: int, saved: Any,
+                            tensor: Tensor | None) -> None:
+    """PyTorch's message, in minires's words: which tensor, whose output it is, both versions."""
+    creator = fn if tensor is None else tensor.grad_fn  # fn's own output, or the input's creator now
+    made_by = f", which is output 0 of {creator.name}," if creator is not None else ""
+    raise RuntimeError(
+        f"one of the variables needed for gradient computation has been modified by an inplace "
+        f"operation: [{saved.dtype} tensor of shape {tuple(saved.shape)}]{made_by} is at version "
+        f"{counter.value}; expected version {version} instead. It was saved by {fn.name} for its "
+        f"backward. Hint: do the in-place op out of place (t = t + 1, not t += 1), "
+        f"or on a copy; minires.autograd.detect_anomaly() shows where {fn.name} was created."
+    )
 
 
 # ---------------------------------------------------------------------- anomaly detection
@@ -849,6 +1030,11 @@ def _accumulate_leaf(x: Tensor, gx: Any) -> None:
         x._grad = Tensor(gx.copy())  # gx may be a read-only broadcast view or a saved array
     else:
         x._grad.array = x._grad.array + gx  # the same grad Tensor, now holding the sum
+
+
+def _needs_grad(value: Any) -> bool:
+    """Whether value is a Tensor that an op recorded now would differentiate."""
+    return isinstance(value, Tensor) and value.requires_grad and is_grad_enabled()
 
 
 def _as_tensor(value: Any, like: Tensor) -> Tensor:

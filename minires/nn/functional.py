@@ -248,9 +248,10 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     return y
 
 
-def relu(input: Tensor) -> Tensor:
-    """max(input, 0) elementwise; gradient 0 at 0, as in PyTorch."""
-    return apply(ops.Relu(), input)
+def relu(input: Tensor, inplace: bool = False) -> Tensor:
+    """max(input, 0) elementwise; gradient 0 at 0, as in PyTorch. inplace=True writes
+    the result into input (input.relu_()) and returns it."""
+    return input.relu_() if inplace else apply(ops.Relu(), input)
 
 
 def add(input: Tensor, other: Tensor) -> Tensor:

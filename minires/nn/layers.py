@@ -153,10 +153,18 @@ def _to_device(module: Module, device) -> None:
 
 
 class ReLU(Module):
-    """y = max(x, 0), any shape."""
+    """y = max(x, 0), any shape. inplace=True overwrites x with y (x.relu_()), so the
+    graph keeps one array instead of two; gradients are the same."""
+
+    def __init__(self, inplace: bool = False):
+        super().__init__()
+        self.inplace = inplace
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.relu(x)
+        return F.relu(x, inplace=self.inplace)
+
+    def extra_repr(self) -> str:
+        return "inplace=True" if self.inplace else ""
 
 
 class MaxPool2d(Module):

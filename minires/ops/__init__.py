@@ -10,7 +10,7 @@ from .conv import Conv2d
 from .elementwise import Abs, Clip, Exp, LeakyRelu, Log, Maximum, Relu, ResidualAdd, Sigmoid, Sqrt, Tanh, Where
 from .function import Function, unbroadcast
 from .loss import BceWithLogits, CrossEntropy, L1Loss, LogSoftmax, MseLoss, NllLoss, Softmax, WeightedCrossEntropy
-from .movement import Clone, Concatenate, Expand, GetItem, Pad, Permute, Reshape, TakeAlongDim
+from .movement import Clone, Concatenate, Expand, GetItem, Pad, Permute, Reshape, SetItem, TakeAlongDim
 from .pooling import AvgPool2d, GlobalAvgPool2d, MaxPool2d
 from .reduce import Max, Mean, Norm, Sum, Var
 
@@ -18,6 +18,6 @@ __all__ = [
     "Abs", "Add", "AvgPool2d", "BatchNorm2dEval", "BatchNorm2dTrain", "BceWithLogits", "Cast", "Clip", "Clone",
     "Concatenate", "Conv2d", "CrossEntropy", "Div", "Exp", "Expand", "Function", "GetItem", "GlobalAvgPool2d",
     "L1Loss", "LeakyRelu", "Log", "LogSoftmax", "MatMul", "Max", "MaxPool2d", "Maximum", "Mean", "MseLoss", "Mul",
-    "Neg", "NllLoss", "Norm", "Pad", "Permute", "Pow", "PowScalar", "Relu", "Reshape", "ResidualAdd", "Sigmoid",
-    "Softmax", "Sqrt", "Sub", "Sum", "TakeAlongDim", "Tanh", "Var", "WeightedCrossEntropy", "Where", "unbroadcast",
+    "Neg", "NllLoss", "Norm", "Pad", "Permute", "Pow", "PowScalar", "Relu", "Reshape", "ResidualAdd", "SetItem",
+    "Sigmoid", "Softmax", "Sqrt", "Sub", "Sum", "TakeAlongDim", "Tanh", "Var", "WeightedCrossEntropy", "Where", "unbroadcast",
 ]

@@ -76,12 +76,14 @@ class Relu(Function):
     """y = max(x, 0), through the relu kernels (kernels/elementwise.py)."""
 
     def forward(self, x: Array) -> Array:
-        self.x = x
-        return backend.kernel(elementwise_kernels, "relu_forward", x)(x)
+        # keep y, not x (as PyTorch): y > 0 exactly where x > 0, so x itself can be freed
+        # (or overwritten by relu_)
+        self.y = backend.kernel(elementwise_kernels, "relu_forward", x)(x)
+        return self.y
 
     def backward(self, gy: Array):
-        # gx = gy where x > 0, else 0 (also at x = 0, as in PyTorch)
-        return backend.kernel(elementwise_kernels, "relu_backward", gy)(self.x, gy)
+        # gx = gy where x > 0 (i.e. y > 0), else 0 (also at x = 0, as in PyTorch)
+        return backend.kernel(elementwise_kernels, "relu_backward", gy)(self.y, gy)
 
 
 class ResidualAdd(Function):

@@ -26,6 +26,12 @@ class Function:
 
     Set by `minires.tensor.apply` when the output needs a gradient:
       inputs            the input Tensors (so backward can pass gradients on)
+      input_creators    each input's grad_fn when this op ran (None for a leaf): where
+                        backward sends that input's gradient, even if an in-place op
+                        has since given the input tensor a new grad_fn
+      saved_versions    for each input (or the output) whose array forward kept as an
+                        attribute, its version counter and version then; backward
+                        raises if an in-place op has changed it since
       needs_input_grad  one bool per input; backward may skip the others
       generation        the largest generation among the inputs (a leaf has 0, an
                         op's output 1 + its op's), so processing in decreasing
@@ -37,6 +43,8 @@ class Function:
     """
 
     inputs: tuple = ()
+    input_creators: tuple = ()
+    saved_versions: tuple = ()
     needs_input_grad: tuple[bool, ...] = ()
     generation: int = 0
     freed: bool = False

@@ -160,6 +160,31 @@ class Clone(Function):
         return gy
 
 
+class SetItem(Function):
+    """y = x with y[index] = v (v broadcast to x[index]'s shape): `x[index] = v` as an op.
+
+    Tensor.__setitem__, fill_, zero_ and copy_ write y back into x's array.
+    (With an integer index that repeats an entry, numpy keeps the last write; the
+    gradient then goes to every write, so avoid repeats where v needs a gradient.)
+    """
+
+    def __init__(self, index):
+        self.index = index
+
+    def forward(self, x: Array, v: Array) -> Array:
+        self.v_shape = v.shape
+        y = x.copy()
+        y[self.index] = v
+        return y
+
+    def backward(self, gy: Array):
+        # gx = gy except where v overwrote x (those entries no longer depend on x)
+        gx = gy.copy()
+        gx[self.index] = 0
+        # gv = gy read back from where v was written, summed over v's broadcast
+        return gx, unbroadcast(gy[self.index], self.v_shape)
+
+
 def _cupy_scatter_add():
     import cupyx  # only reached with cupy arrays, so cupy is present
 
