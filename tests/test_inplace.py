@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import random_array
 
 import minires as mr
 import minires.nn.functional as F
@@ -240,3 +241,21 @@ def test_torch_raises_in_the_same_cases():
                     case(lib)
             else:
                 case(lib)
+
+
+@pytest.mark.parametrize("make", [lambda: mr.nn.LeakyReLU(0.1, inplace=True), lambda: mr.nn.Dropout(0.5, inplace=True),
+                                  lambda: mr.nn.Dropout2d(0.5, inplace=True)], ids=["leaky_relu", "dropout", "dropout2d"])
+def test_inplace_layers_write_into_their_input_with_the_out_of_place_gradient(make):
+    x = mr.tensor(random_array((2, 3, 4, 4), seed=3, away_from=0), requires_grad=True)
+    h = x * 1.0  # a non-leaf, as in a network
+    mr.manual_seed(0)
+    y = make()(h)
+    assert y is h and h._version == 1
+    gy = random_array((2, 3, 4, 4), seed=4)
+    y.backward(mr.tensor(gy))
+    mr.manual_seed(0)
+    x2 = mr.tensor(x.numpy(), requires_grad=True)
+    layer = make()
+    layer.inplace = False
+    layer(x2 * 1.0).backward(mr.tensor(gy))
+    np.testing.assert_allclose(x.grad.numpy(), x2.grad.numpy(), rtol=1e-12)

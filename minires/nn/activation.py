@@ -1,7 +1,7 @@
 """Activation layers, as torch/nn/modules/activation.py: each calls its functional form.
 
-inplace=True is accepted where torch takes it; minires computes a new tensor with the
-same values (it has no in-place autograd), so code written for torch runs unchanged.
+inplace=True writes the result into the input, as in torch (an in-place op: recorded in
+the graph and checked by the version counter).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ class LeakyReLU(Module):
         self.negative_slope, self.inplace = negative_slope, inplace
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.leaky_relu(x, self.negative_slope)
+        return F.leaky_relu(x, self.negative_slope, self.inplace)
 
     def extra_repr(self) -> str:
         return f"negative_slope={self.negative_slope}" + (", inplace=True" if self.inplace else "")

@@ -285,17 +285,16 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
 def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False, generator=None) -> Tensor:
     """Zero each entry with probability p and scale the rest by 1/(1-p), so the expected
     value is unchanged; the identity when not training. The mask is a constant, so the
-    gradient is gy * mask / (1-p). inplace=True is accepted and returns a new tensor
-    (the same values; minires has no in-place autograd)."""
+    gradient is gy * mask / (1-p). inplace=True multiplies input by the mask in place (mul_)."""
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout: p must be in [0, 1], got {p}")
     if not training or p == 0.0:
         return input
     if p == 1.0:  # torch: everything dropped
-        return input * 0.0
+        return input.mul_(0.0) if inplace else input * 0.0
     rng = generator or default_generator()
-    keep = (rng.random(input.shape) >= p).astype(input.dtype) / (1 - p)
-    return input * _as_tensor(keep, like=input)
+    keep = _as_tensor((rng.random(input.shape) >= p).astype(input.dtype) / (1 - p), like=input)
+    return input.mul_(keep) if inplace else input * keep
 
 
 def _softmax_dim(input: Tensor, dim: int | None, fn: str) -> int:
@@ -487,8 +486,9 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Any, weight: Tensor 
 
 
 def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
-    """x for x > 0, negative_slope * x otherwise. inplace=True is accepted and returns a new tensor."""
-    return apply(ops.LeakyRelu(negative_slope), input)
+    """x for x > 0, negative_slope * x otherwise. inplace=True writes the result into input."""
+    y = apply(ops.LeakyRelu(negative_slope), input)
+    return input.copy_(y) if inplace else y
 
 
 def sigmoid(input: Tensor) -> Tensor:
@@ -533,7 +533,7 @@ def dropout2d(input: Tensor, p: float = 0.5, training: bool = True, inplace: boo
     scaled by 1/(1-p).   input: (N, C, H, W)
 
     The mask (N, C, 1, 1) is a constant, so the gradient is gy * mask / (1-p).
-    inplace=True is accepted and returns a new tensor."""
+    inplace=True writes the result into input."""
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout2d: p must be in [0, 1], got {p}")
     if input.ndim != 4:
@@ -542,10 +542,10 @@ def dropout2d(input: Tensor, p: float = 0.5, training: bool = True, inplace: boo
     if not training or p == 0.0:
         return input
     if p == 1.0:
-        return input * 0.0
+        return input.mul_(0.0) if inplace else input * 0.0
     rng = generator or default_generator()
-    keep = (rng.random(input.shape[:2] + (1, 1)) >= p).astype(input.dtype) / (1 - p)
-    return input * _as_tensor(keep, like=input)
+    keep = _as_tensor((rng.random(input.shape[:2] + (1, 1)) >= p).astype(input.dtype) / (1 - p), like=input)
+    return input.mul_(keep) if inplace else input * keep
 
 
 def adaptive_max_pool2d(input: Tensor, output_size, return_indices: bool = False) -> Tensor:

@@ -248,7 +248,7 @@ class Flatten(Module):
 
 class Dropout(Module):
     """Zero entries with probability p while training (scaling the rest by 1/(1-p)).
-    inplace=True is accepted; the result is a new tensor with the same values."""
+    inplace=True writes the result into x."""
 
     def __init__(self, p: float = 0.5, inplace: bool = False):
         super().__init__()
@@ -257,7 +257,7 @@ class Dropout(Module):
         self.p, self.inplace = p, inplace
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.dropout(x, self.p, self.training)
+        return F.dropout(x, self.p, self.training, self.inplace)
 
     def extra_repr(self) -> str:
         return f"p={self.p}, inplace={self.inplace}"
@@ -267,7 +267,7 @@ class Dropout2d(Dropout):
     """Zero whole channels with probability p while training.   x, y: (N, C, H, W)"""
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.dropout2d(x, self.p, self.training)
+        return F.dropout2d(x, self.p, self.training, self.inplace)
 
 
 class Identity(Module):
