@@ -314,10 +314,11 @@ class Tensor:
         self._set_requires_grad(requires_grad, "requires_grad_")
         return self
 
-    def backward(self, grad: Any = None, retain_graph: bool = False, inputs: Sequence[Tensor] | None = None) -> None:
+    def backward(self, gradient: Any = None, retain_graph: bool | None = None, create_graph: bool = False,
+                 inputs: Sequence[Tensor] | None = None) -> None:
         """Compute d(self)/d(leaf) for every leaf that requires grad, into leaf.grad.
 
-        grad: dL/d(self), same shape as self; may be omitted for a one-element
+        gradient: dL/d(self), same shape as self; may be omitted for a one-element
         tensor (then it is 1, i.e. we differentiate self itself). Gradients are
         *added* to leaf.grad, so call zero_grad between steps.
 
@@ -329,19 +330,23 @@ class Tensor:
         inputs: as torch's, only these tensors (leaves or not) get their gradient added to
         .grad; every other leaf is left alone (minires.autograd.grad is built on it).
         """
+        if create_graph:
+            raise NotImplementedError("backward: create_graph=True (higher-order gradients) is not supported by "
+                                      "minires: its backward runs on raw arrays and records no graph")
         if not self.requires_grad:
             raise RuntimeError("backward: this tensor does not require grad and has no grad_fn")
         xp = backend.array_module(self.array)
+        grad = gradient
         if grad is None:
             if self.array.size != 1:
                 raise RuntimeError(
                     f"backward: a gradient can only be implied for a one-element output, "
-                    f"this one has shape {self.shape}; pass grad= with that shape"
+                    f"this one has shape {self.shape}; pass gradient= with that shape"
                 )
             grad = xp.ones_like(self.array)
         grad = grad.array if isinstance(grad, Tensor) else xp.asarray(grad, dtype=self.dtype)
         if grad.shape != self.array.shape:
-            raise ValueError(f"backward: grad has shape {grad.shape}, but the tensor has shape {self.shape}")
+            raise ValueError(f"backward: gradient has shape {grad.shape}, but the tensor has shape {self.shape}")
         only = None if inputs is None else {id(t) for t in inputs}  # None: every leaf
         if self.grad_fn is None:
             if only is None or id(self) in only:
@@ -419,6 +424,25 @@ class Tensor:
 
     def __neg__(self):
         return apply(ops.Neg(), self)
+
+    # the method forms: x.div(255) is x / 255; alpha scales other first, as in torch
+    def add(self, other, alpha=1) -> Tensor:
+        return self + (other if alpha == 1 else other * alpha)
+
+    def sub(self, other, alpha=1) -> Tensor:
+        return self - (other if alpha == 1 else other * alpha)
+
+    def mul(self, other) -> Tensor:
+        return self * other
+
+    def div(self, other, rounding_mode: str | None = None) -> Tensor:
+        if rounding_mode is not None:
+            raise NotImplementedError(f"div: rounding_mode={rounding_mode!r} is not supported in minires; "
+                                      "use true division (rounding_mode=None)")
+        return self / other
+
+    def neg(self) -> Tensor:
+        return -self
 
     def __pow__(self, exponent):
         if isinstance(exponent, (int, float)):
@@ -913,8 +937,9 @@ def _raise_modified_inplace(fn: ops.Function, counter: _VersionCounter, version:
         f"one of the variables needed for gradient computation has been modified by an inplace "
         f"operation: [{saved.dtype} tensor of shape {tuple(saved.shape)}]{made_by} is at version "
         f"{counter.value}; expected version {version} instead. It was saved by {fn.name} for its "
-        f"backward. Hint: do the in-place op out of place (t = t + 1, not t += 1), "
-        f"or on a copy; minires.autograd.detect_anomaly() shows where {fn.name} was created."
+        f"backward. Hint: do the in-place op out of place (t = t + 1, not t += 1), or on a copy"
+        + (f"; minires.autograd.detect_anomaly() shows where {fn.name} was created." if fn.forward_stack is None
+           else f".\n{fn.name}'s " + _format_stack(fn.forward_stack))
     )
 
 

@@ -3,7 +3,8 @@
 tests/torch_resnet.py is a PyTorch model that the parity tests import once torch is known
 to be there (pytest.importorskip); it is not a test module. `--doctest-modules` would
 import every .py file here while collecting, and so `import torch` on a machine without
-it: leave that file out of collection.
+it: leave that file out of collection, and tests/pytorch_style/ too: PyTorch scripts that
+tests/test_pytorch_style.py runs under minires (and under torch where it is installed).
 """
 
-collect_ignore = ["torch_resnet.py"]
+collect_ignore = ["torch_resnet.py", "pytorch_style"]

@@ -87,7 +87,7 @@ def test_non_scalar_backward_needs_grad():
 
 def test_grad_shape_must_match():
     x = mr.randn(2, 3, requires_grad=True)
-    with pytest.raises(ValueError, match=r"grad has shape \(3,\), but the tensor has shape \(2, 3\)"):
+    with pytest.raises(ValueError, match=r"gradient has shape \(3,\), but the tensor has shape \(2, 3\)"):
         (x * 2).backward(np.ones(3, dtype=np.float32))
 
 

@@ -259,3 +259,26 @@ def test_inplace_layers_write_into_their_input_with_the_out_of_place_gradient(ma
     layer.inplace = False
     layer(x2 * 1.0).backward(mr.tensor(gy))
     np.testing.assert_allclose(x.grad.numpy(), x2.grad.numpy(), rtol=1e-12)
+
+
+def test_under_detect_anomaly_the_version_error_shows_where_the_op_was_created():
+    x = mr.tensor([1.0, -2.0], requires_grad=True)
+    anomaly = mr.autograd.detect_anomaly()
+    with pytest.warns(UserWarning, match="Anomaly Detection has been enabled"):
+        anomaly.__enter__()
+    try:
+        y = (x * 1.0).relu()
+        y += 1
+        with pytest.raises(RuntimeError, match="modified by an inplace operation") as error:
+            y.sum().backward()
+    finally:
+        anomaly.__exit__(None, None, None)
+    assert "Relu's Traceback of the forward call" in str(error.value) and "y = (x * 1.0).relu()" in str(error.value)
+
+
+def test_create_graph_is_refused_by_name():
+    x = mr.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(NotImplementedError, match="create_graph=True"):
+        (x * x).sum().backward(create_graph=True)
+    (x * x).sum().backward(gradient=mr.tensor(1.0))  # PyTorch's keyword
+    assert x.grad.tolist() == [2.0, 4.0]

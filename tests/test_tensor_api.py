@@ -154,6 +154,17 @@ def test_clamp_pow_norm_std():
         x.norm(3)
 
 
+def test_arithmetic_method_forms():
+    # x.div(255) as in a Dataset's ToTensor by hand: the methods are the operators
+    x = mr.tensor(np.array([255.0, 51.0]), requires_grad=True)
+    y = x.div(255).mul(2).add(1).sub(mr.tensor(np.array([1.0, 1.0])), alpha=0.5).add(3, alpha=2).neg()
+    assert np.allclose(y.numpy(), -(np.array([1.0, 0.2]) * 2 + 1 - 0.5 + 6))
+    y.sum().backward()
+    assert np.allclose(x.grad.numpy(), [-2 / 255] * 2)
+    with pytest.raises(NotImplementedError, match="div: rounding_mode='floor'"):
+        x.div(2, rounding_mode="floor")
+
+
 def test_norm_of_zeros_has_a_zero_gradient():
     x = mr.zeros(2, 3, dtype=mr.float64, requires_grad=True)
     x.norm(dim=1).sum().backward()
@@ -313,6 +324,8 @@ PARITY = {
                          [(2, 3, 4)]),
     "clone_clamp_pow_t": (lambda a: a.clone().clamp(0.7, 1.5).pow(3).t(), lambda a: a.clone().clamp(0.7, 1.5).pow(3).t(),
                           [(3, 4)]),
+    "add_sub_mul_div": (lambda a, b: a.div(b).mul(a).add(b, alpha=2).sub(a, alpha=0.5),
+                        lambda a, b: a.div(b).mul(a).add(b, alpha=2).sub(a, alpha=0.5), [(3, 4), (4,)]),
     "flatten_view_as": (lambda a, b: torch.flatten(a, 1).view_as(b) * b, lambda a, b: TORCH.flatten(a, 1).view_as(b) * b,
                         [(2, 3, 2), (3, 4)]),
 }
