@@ -6,4 +6,4 @@ import every .py file here while collecting, and so `import torch` on a machine 
 it: leave that file out of collection.
 """
 
-collect_ignore = ["torch_resnet.py"]
+collect_ignore = ["torch_resnet.py", "fixtures/make_torch_files.py"]  # need torch to import (doctest-modules)
