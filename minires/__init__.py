@@ -125,6 +125,7 @@ from .functions import (  # the top-level forms of Tensor methods; max, min, sum
 from .grad_mode import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from .gradcheck import GradcheckError, gradcheck
 from .random import get_rng_state, manual_seed, set_rng_state
+from .serialization import load, save
 from .tensor import Size, Tensor, cat, device, matmul, maximum, minimum, pad, stack, where
 
 __version__ = "0.1.0"
@@ -146,10 +147,10 @@ __all__ = [
     "autograd", "backend", "backends", "bool", "bool_", "cat", "clamp", "clip", "clone", "cuda", "data",
     "device", "double", "enable_grad", "eq", "exp", "flatten", "float", "float16", "float32", "float64",
     "from_numpy", "full", "full_like", "ge", "get_rng_state", "gradcheck", "gt", "half", "inference_mode",
-    "int", "int8", "int16", "int32", "int64", "is_grad_enabled", "is_tensor", "le", "log", "log_softmax",
+    "int", "int8", "int16", "int32", "int64", "is_grad_enabled", "is_tensor", "le", "load", "log", "log_softmax",
     "long", "lt", "manual_seed", "matmul", "max", "maximum", "mean", "min", "minimum", "ne", "nn", "no_grad",
     "norm", "numel", "ones", "ones_like", "ops", "optim", "pad", "permute", "pow", "rand", "rand_like", "randn",
-    "randn_like", "relu", "reshape", "return_types", "set_grad_enabled", "set_rng_state", "short", "sigmoid",
+    "randn_like", "relu", "reshape", "return_types", "save", "set_grad_enabled", "set_rng_state", "short", "sigmoid",
     "softmax", "sort", "sqrt", "squeeze", "stack", "std", "sum", "t", "tanh", "tensor", "threads", "topk",
     "transpose", "uint8", "unsqueeze", "utils", "var", "where", "zeros", "zeros_like",
 ]

@@ -25,8 +25,9 @@ import os
 import re
 import secrets
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -78,11 +79,19 @@ def save_checkpoint(path: str | os.PathLike, /, **state: Any) -> Path:
         arrays[_JSON_KEY] = np.array(json.dumps(plain, default=_json_default))
     except TypeError as e:
         raise TypeError(f"save_checkpoint: {e}") from e
+    write_atomically(path, lambda f: np.savez(f, **arrays))
+    return path
+
+
+def write_atomically(path: Path, write: Callable[[BinaryIO], None]) -> None:
+    """Call write(f) on a temporary file next to path, then rename it over path (used by
+    save_checkpoint and minires.save): a save that fails or is killed midway leaves the
+    previous file as it was."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temp_name = _create_temp(path)
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
             if fcntl is not None:  # rename while still holding the lock (see _remove_leftover_temps)
@@ -94,7 +103,6 @@ def save_checkpoint(path: str | os.PathLike, /, **state: Any) -> Path:
         raise
     _fsync_directory(path.parent)
     _remove_leftover_temps(path)
-    return path
 
 
 def _refuse_nonfinite(path: Path, arrays: dict[str, np.ndarray]) -> None:

@@ -1,7 +1,7 @@
 """Neural-network building blocks with PyTorch's names: Module, Parameter, the layers,
 the functional forms (`minires.nn.functional as F`), initialisers and the ResNets."""
 
-from . import functional, init, models, utils
+from . import functional, init, models, modules, utils
 from .activation import LeakyReLU, LogSoftmax, Sigmoid, Softmax, Tanh
 from .container import ModuleDict, ModuleList, Sequential
 from .layers import (
@@ -27,5 +27,5 @@ __all__ = [
     "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "AvgPool2d", "BCEWithLogitsLoss", "BatchNorm1d", "BatchNorm2d",
     "Conv2d", "CrossEntropyLoss", "DataParallel", "Dropout", "Dropout2d", "Flatten", "Identity", "L1Loss",
     "LeakyReLU", "Linear", "LogSoftmax", "MSELoss", "MaxPool2d", "Module", "ModuleDict", "ModuleList", "NLLLoss",
-    "Parameter", "ReLU", "Sequential", "Sigmoid", "Softmax", "Tanh", "functional", "init", "models", "utils",
+    "Parameter", "ReLU", "Sequential", "Sigmoid", "Softmax", "Tanh", "functional", "init", "models", "modules", "utils",
 ]

@@ -261,10 +261,14 @@ class Module:
     def load_state_dict(self, state_dict: dict[str, Any], strict: bool = True) -> tuple[list[str], list[str]]:
         """Copy values (Tensors or arrays) into this module's parameters and buffers.
 
-        strict=True raises when keys are missing or unexpected; a shape mismatch always
+        strict=True raises when keys are missing or unexpected (a missing BatchNorm
+        num_batches_tracked, as in old PyTorch checkpoints, is set to 0); a shape mismatch always
         raises. Values keep this module's dtype and device. Returns (missing, unexpected)."""
         own = self.state_dict()
-        missing = [k for k in own if k not in state_dict]
+        # Checkpoints from before PyTorch 0.4.1 (akamaster's ResNet-20, say) have no BatchNorm
+        # num_batches_tracked; PyTorch sets it to 0 and loads them strictly, and so do we.
+        untracked = [k for k in own if k not in state_dict and k.rpartition(".")[2] == "num_batches_tracked"]
+        missing = [k for k in own if k not in state_dict and k not in untracked]
         unexpected = [k for k in state_dict if k not in own]
         if strict and (missing or unexpected):
             raise KeyError(
@@ -272,6 +276,8 @@ class Module:
                 f"(pass strict=False to load the matching ones)"
             )
         targets = dict(self._state_tensors())
+        for name in untracked:
+            targets[name].array = targets[name].array * 0
         for name, value in state_dict.items():
             if name not in targets:
                 continue

@@ -1,0 +1,450 @@
+"""minires.save and minires.load, in PyTorch's own file format, without importing torch.
+
+    mr.save(model.state_dict(), "resnet20.pt")     # torch.load("resnet20.pt") reads it too
+    model.load_state_dict(mr.load("resnet20.pt"))  # and a file torch.save wrote reads here
+
+What a .pt file is. torch.save pickles the object, but each tensor's numbers are kept out
+of the pickle: a tensor pickles as a call
+
+    torch._utils._rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad, hooks)
+
+and its storage (the flat buffer of numbers under it, shared by views) as a *persistent id*,
+a tuple ('storage', torch.FloatStorage, key, location, numel) that the loader turns into
+the buffer. Two containers hold the pickle and the buffers:
+
+- the zip archive (PyTorch >= 1.6): entries `<name>/data.pkl` (the pickle, protocol 2),
+  `<name>/data/<key>` (each storage's raw bytes), `<name>/byteorder` ('little'), and
+  `<name>/version` ('3'); entries are stored uncompressed, their data 64-byte aligned.
+- the legacy stream (before 1.6; many published CIFAR and ImageNet checkpoints): five
+  things one after another in one file: pickle(magic number), pickle(protocol 1001),
+  pickle(system info), pickle(the object), pickle(the list of storage keys), then per key
+  an 8-byte little-endian element count and the raw bytes.
+
+Loading runs no code from the file. A pickle can name any global (`os.system`) and call
+it (the REDUCE opcode); pickle.Unpickler looks every name up through find_class, so
+overriding find_class with an allow-list (the standard safe pattern, and what torch's
+weights_only=True does) is enough: a name outside the short list below raises
+UnsafeGlobalError before anything is called. The allowed names map to minires's own small
+functions, never to torch's. As a second check, the loaded object must be made only of
+dicts, lists, tuples, Tensors, numbers, strings and None.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import struct
+import zipfile
+from collections import OrderedDict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+
+from .checkpoint import write_atomically
+from .tensor import Tensor
+
+__all__ = ["UnsafeGlobalError", "load", "save"]
+
+# torch's storage types and the numpy dtype of their elements. bfloat16 has no numpy dtype:
+# it is float32 with the low 16 bits of the mantissa dropped, so it is loaded as float32.
+_STORAGE_DTYPES = {
+    "FloatStorage": np.float32, "DoubleStorage": np.float64, "HalfStorage": np.float16,
+    "BFloat16Storage": "bfloat16", "LongStorage": np.int64, "IntStorage": np.int32,
+    "ShortStorage": np.int16, "CharStorage": np.int8, "ByteStorage": np.uint8, "BoolStorage": np.bool_,
+}
+_STORAGE_NAMES = {np.dtype(d): name for name, d in _STORAGE_DTYPES.items() if d != "bfloat16"}
+
+_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
+_LEGACY_PROTOCOL = 1001
+
+
+class UnsafeGlobalError(pickle.UnpicklingError):
+    """A file whose pickle names a global outside minires.load's allow-list."""
+
+
+class _StorageType:
+    """What the global torch.FloatStorage (and the other storage types) loads as: a marker
+    holding the element dtype. It is not callable, so a pickle cannot REDUCE it."""
+
+    def __init__(self, name: str):
+        self.name, self.dtype = name, _STORAGE_DTYPES[name]
+
+
+# ------------------------------------------------------------------ loading: the allow-list
+def _rebuild_tensor(storage: np.ndarray, storage_offset: int, size: tuple, stride: tuple, requires_grad: bool = False,
+                    backward_hooks: Any = None, metadata: Any = None) -> Tensor:
+    """torch._utils._rebuild_tensor_v2: the tensor that sees storage[offset + sum(i_k * stride_k)]
+    at index (i_0, i_1, ...). Every number is checked first, so that no file can make the
+    view reach outside its storage."""
+    if not isinstance(storage, np.ndarray) or storage.ndim != 1:
+        raise pickle.UnpicklingError(f"_rebuild_tensor_v2: expected a storage, got {type(storage).__name__}")
+    size, stride = tuple(size), tuple(stride)
+    numbers = (storage_offset, *size, *stride)
+    if len(size) != len(stride) or not all(type(n) is int and n >= 0 for n in numbers):
+        raise pickle.UnpicklingError(f"_rebuild_tensor_v2: bad layout offset={storage_offset}, size={size}, stride={stride}")
+    last = storage_offset + sum((n - 1) * s for n, s in zip(size, stride))  # the furthest element read
+    if 0 not in size and last >= storage.size:
+        raise pickle.UnpicklingError(
+            f"_rebuild_tensor_v2: size {size}, stride {stride} from offset {storage_offset} reaches element "
+            f"{last} of a storage of {storage.size}"
+        )
+    item = storage.itemsize
+    view = np.lib.stride_tricks.as_strided(storage[storage_offset:] if 0 not in size else storage[:0],
+                                           shape=size, strides=[s * item for s in stride], writeable=False)
+    tensor = Tensor(view)  # a view for now: a legacy file's numbers arrive after its pickle (see _copy_out)
+    tensor._requires_grad = bool(requires_grad) and view.dtype.kind == "f"
+    return tensor
+
+
+def _rebuild_tensor_v1(storage: np.ndarray, storage_offset: int, size: tuple, stride: tuple) -> Tensor:
+    """torch._utils._rebuild_tensor (PyTorch 0.3): the same without requires_grad."""
+    return _rebuild_tensor(storage, storage_offset, size, stride)
+
+
+def _rebuild_parameter(data: Tensor, requires_grad: bool, backward_hooks: Any = None) -> Tensor:
+    """torch._utils._rebuild_parameter (an nn.Parameter): a minires Tensor that requires grad.
+    (minires.nn.Parameter lives above this layer; load_state_dict copies into the model's own.)"""
+    if not isinstance(data, Tensor):
+        raise pickle.UnpicklingError(f"_rebuild_parameter: expected a tensor, got {type(data).__name__}")
+    data._requires_grad = bool(requires_grad) and data.dtype.kind == "f"
+    return data
+
+
+def _size(dims: tuple = ()) -> tuple:
+    """torch.Size (in some older files): a plain tuple."""
+    return tuple(dims)
+
+
+_ALLOWED: dict[tuple[str, str], Any] = {
+    ("collections", "OrderedDict"): OrderedDict,
+    ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
+    ("torch._utils", "_rebuild_tensor"): _rebuild_tensor_v1,
+    ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
+    ("torch", "Size"): _size,
+    **{("torch", name): _StorageType(name) for name in _STORAGE_DTYPES},
+}
+
+
+class _SafeUnpickler(pickle.Unpickler):
+    """pickle.Unpickler whose find_class answers only from _ALLOWED, and whose
+    persistent_load hands each storage id to the format's reader."""
+
+    def __init__(self, file: BinaryIO, filename: str, load_storage: Callable[[tuple], np.ndarray] | None = None):
+        super().__init__(file)
+        self.filename, self.load_storage = filename, load_storage
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in _ALLOWED:
+            allowed = ", ".join(sorted({f"{m}.{n}" for m, n in _ALLOWED if not n.endswith("Storage")})) + ", torch.*Storage"
+            raise UnsafeGlobalError(
+                f"minires.load: {self.filename} names the global '{module}.{name}', which is not allowed: "
+                f"loading never runs code from a file (allowed: {allowed})"
+            )
+        return _ALLOWED[module, name]
+
+    def persistent_load(self, pid: Any) -> np.ndarray:
+        if self.load_storage is None or not (isinstance(pid, tuple) and pid and pid[0] == "storage"
+                                             and isinstance(pid[1], _StorageType)):
+            raise pickle.UnpicklingError(f"minires.load: {self.filename} has an unknown persistent id {pid!r}")
+        return self.load_storage(pid)
+
+
+def _storage_from_bytes(data: bytes, storage_type: _StorageType, byteorder: str) -> np.ndarray:
+    """The flat array of a storage's raw bytes (a writeable copy). bfloat16 becomes float32:
+    its 16 bits are the upper half of a float32, so shift them up and reinterpret."""
+    order = "<" if byteorder == "little" else ">"
+    if storage_type.dtype == "bfloat16":
+        upper = np.frombuffer(data, dtype=order + "u2").astype(np.uint32)
+        return (upper << 16).view(np.float32)
+    dtype = np.dtype(storage_type.dtype).newbyteorder(order)
+    return np.frombuffer(data, dtype=dtype).astype(dtype.newbyteorder("="))
+
+
+def _element_size(storage_type: _StorageType) -> int:
+    return 2 if storage_type.dtype == "bfloat16" else np.dtype(storage_type.dtype).itemsize
+
+
+def _load_zip(zf: zipfile.ZipFile, filename: str) -> tuple[Any, list[str]]:
+    """(the object, the saved location of each storage) from a zip-format file."""
+    names = zf.namelist()
+    pkl = next((n for n in names if n.endswith("/data.pkl")), None)
+    if pkl is None:
+        raise pickle.UnpicklingError(f"minires.load: {filename} is a zip file but has no <name>/data.pkl: not a torch.save file")
+    prefix = pkl[: -len("data.pkl")]
+    byteorder = zf.read(prefix + "byteorder").decode() if prefix + "byteorder" in names else "little"
+    storages: dict[str, np.ndarray] = {}
+    locations: list[str] = []
+
+    def load_storage(pid: tuple) -> np.ndarray:
+        _, storage_type, key, location, numel = pid
+        if key not in storages:
+            data = zf.read(f"{prefix}data/{key}")
+            if len(data) < numel * _element_size(storage_type):
+                raise pickle.UnpicklingError(f"minires.load: {filename}: storage {key} is shorter than {numel} elements")
+            storages[key] = _storage_from_bytes(data, storage_type, byteorder)[:numel]
+            locations.append(location)
+        return storages[key]
+
+    return _SafeUnpickler(io.BytesIO(zf.read(pkl)), filename, load_storage).load(), locations
+
+
+def _load_legacy(f: BinaryIO, filename: str) -> tuple[Any, list[str]]:
+    """(the object, the saved location of each storage) from a legacy-format stream."""
+    magic = _SafeUnpickler(f, filename).load()
+    if magic != _LEGACY_MAGIC:
+        raise pickle.UnpicklingError(f"minires.load: {filename} is neither a zip nor a legacy torch.save file")
+    protocol = _SafeUnpickler(f, filename).load()
+    if protocol != _LEGACY_PROTOCOL:
+        raise pickle.UnpicklingError(f"minires.load: {filename} has legacy protocol {protocol}, expected {_LEGACY_PROTOCOL}")
+    sys_info = _SafeUnpickler(f, filename).load()
+    byteorder = "little" if not isinstance(sys_info, dict) or sys_info.get("little_endian", True) else "big"
+
+    # The numbers come after the pickle, so each storage starts empty and is filled below;
+    # the tensors built meanwhile are views into it.
+    roots: dict[str, tuple[np.ndarray, _StorageType]] = {}
+    locations: list[str] = []
+
+    def load_storage(pid: tuple) -> np.ndarray:
+        _, storage_type, key, location, numel, view = pid
+        if key not in roots:
+            roots[key] = np.empty(numel, dtype=np.float32 if storage_type.dtype == "bfloat16" else storage_type.dtype), storage_type
+            locations.append(location)
+        root = roots[key][0]
+        if view is None:
+            return root
+        _view_key, offset, view_numel = view  # a storage that is a slice of another (PyTorch < 0.4)
+        return root[offset : offset + view_numel]
+
+    obj = _SafeUnpickler(f, filename, load_storage).load()
+    keys = _SafeUnpickler(f, filename).load()
+    for key in keys:
+        if key not in roots:
+            raise pickle.UnpicklingError(f"minires.load: {filename} has data for storage {key!r}, which nothing uses")
+        root, storage_type = roots[key]
+        (count,) = struct.unpack("<q", f.read(8))
+        data = f.read(count * _element_size(storage_type))
+        if count != root.size or len(data) != count * _element_size(storage_type):
+            raise pickle.UnpicklingError(f"minires.load: {filename} is truncated or corrupt (storage {key!r})")
+        root[:] = _storage_from_bytes(data, storage_type, byteorder)
+    return obj, locations
+
+
+def _copy_out(obj: Any, filename: str, path: str = "") -> Any:
+    """Check that obj is made only of containers, Tensors and plain values, and give each
+    Tensor its own contiguous copy of its values (torch.load keeps views sharing memory;
+    minires copies, so no loaded tensor writes into another)."""
+    if isinstance(obj, Tensor):
+        obj.array = np.array(obj.array)
+        return obj
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            _copy_out(value, filename, f"{path}[{key!r}]")
+    elif isinstance(obj, (list, tuple)):
+        for i, value in enumerate(obj):
+            _copy_out(value, filename, f"{path}[{i}]")
+    elif not (obj is None or isinstance(obj, (bool, int, float, complex, str, bytes))):
+        raise pickle.UnpicklingError(
+            f"minires.load: {filename} holds a {type(obj).__name__} at {path or 'the top'}; minires loads only "
+            f"dicts, lists, tuples, tensors, numbers, strings and None"
+        )
+    return obj
+
+
+def _move(obj: Any, device: str) -> Any:
+    """obj with every Tensor moved to device (Tensor.to), containers rebuilt in the same types."""
+    if isinstance(obj, Tensor):
+        moved = obj.to(device)
+        moved._requires_grad = obj.requires_grad
+        return moved
+    if isinstance(obj, dict):
+        out = type(obj)() if isinstance(obj, OrderedDict) else {}
+        for key, value in obj.items():
+            out[key] = _move(value, device)
+        return out
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_move(value, device) for value in obj)
+    return obj
+
+
+def _target_device(map_location: Any, locations: list[str]) -> str:
+    """Where the loaded tensors go. None means the CPU: minires does not put them back on
+    the GPU they were saved from (torch does, and fails where there is none)."""
+    if map_location is None:
+        return "cpu"
+    if isinstance(map_location, dict):  # {saved location: new location}, as in torch
+        targets = {str(map_location.get(loc, "cpu")) for loc in locations} or {"cpu"}
+        if len(targets) > 1:
+            raise NotImplementedError(f"minires.load: map_location sends storages to several devices {sorted(targets)}")
+        return targets.pop()
+    if isinstance(map_location, str):  # also minires.device
+        return str(map_location)
+    raise TypeError(
+        f"minires.load: map_location must be None, a device ('cpu', 'cuda', 'cuda:0', mr.device) or a dict, "
+        f"got {type(map_location).__name__} (a callable map_location needs torch's storages, which minires has not)"
+    )
+
+
+def load(f: str | os.PathLike | BinaryIO, map_location: Any = None, weights_only: bool | None = True) -> Any:
+    """Read a file written by torch.save or minires.save, in either of PyTorch's formats.
+
+    f: a path or a binary file object. map_location: None or 'cpu' (everything on the CPU,
+    even tensors saved on a GPU), 'cuda'/'cuda:N'/mr.device, or a dict {saved: new}.
+    Returns the saved object: dicts (OrderedDicts stay OrderedDicts), lists, tuples,
+    numbers, strings, and Tensors. Tensors keep their dtype (float32, float64, float16,
+    int64, int32, int16, int8, uint8, bool), except bfloat16, which numpy lacks and which
+    loads as float32 (exactly: every bfloat16 is a float32). nn.Parameters load as Tensors
+    that require grad. Each tensor owns its values, even if it was a view in the file.
+
+    weights_only must stay True: loading never runs code from the file, and a file that
+    names any global outside a short allow-list raises UnsafeGlobalError naming it.
+    """
+    if weights_only is False:
+        raise NotImplementedError(
+            "minires.load: weights_only=False would unpickle arbitrary objects, running whatever code the file "
+            "names; minires never does. Save state_dicts (tensors, numbers, strings in dicts and lists) instead"
+        )
+    if isinstance(f, (str, os.PathLike)):
+        filename, data = str(f), Path(f).read_bytes()
+    else:
+        filename, data = str(getattr(f, "name", "the file object")), f.read()
+    stream = io.BytesIO(data)
+    if zipfile.is_zipfile(stream):
+        with zipfile.ZipFile(stream) as zf:
+            obj, locations = _load_zip(zf, filename)
+    else:
+        stream.seek(0)  # is_zipfile read the end of the file
+        obj, locations = _load_legacy(stream, filename)
+    obj = _copy_out(obj, filename)
+    device = _target_device(map_location, locations)
+    return obj if device == "cpu" else _move(obj, device)
+
+
+# ------------------------------------------------------------------ saving
+class _PickleWriter:
+    """Writes the pickle of a state (protocol 2) opcode by opcode, the way torch.save's
+    pickler would write it, so that every byte of a minires file is accounted for here.
+    Each Tensor becomes a _rebuild_tensor_v2 call on a storage of its own, added to storages."""
+
+    def __init__(self) -> None:
+        self.out = io.BytesIO()
+        self.storages: list[np.ndarray] = []
+        self.out.write(pickle.PROTO + b"\x02")
+
+    def global_(self, module: str, name: str) -> None:
+        self.out.write(pickle.GLOBAL + f"{module}\n{name}\n".encode())
+
+    def save(self, obj: Any, path: str) -> None:
+        w = self.out.write
+        if isinstance(obj, np.generic) and obj.dtype.kind in "biuf":  # numpy scalars as Python numbers
+            obj = obj.item()
+        if obj is None:
+            w(pickle.NONE)
+        elif obj is True or obj is False:
+            w(pickle.NEWTRUE if obj else pickle.NEWFALSE)
+        elif isinstance(obj, int):
+            if -(2**31) <= obj < 2**31:
+                w(pickle.BININT + struct.pack("<i", obj))
+            else:
+                encoded = pickle.encode_long(obj)
+                w(pickle.LONG1 + bytes([len(encoded)]) + encoded)
+        elif isinstance(obj, float):
+            w(pickle.BINFLOAT + struct.pack(">d", obj))
+        elif isinstance(obj, str):
+            encoded = obj.encode("utf-8", "surrogatepass")
+            w(pickle.BINUNICODE + struct.pack("<I", len(encoded)) + encoded)
+        elif isinstance(obj, Tensor):
+            self.save_tensor(obj, path)
+        elif isinstance(obj, dict):
+            if isinstance(obj, OrderedDict):  # OrderedDict() then its items, as pickle writes it
+                self.global_("collections", "OrderedDict")
+                w(pickle.EMPTY_TUPLE + pickle.REDUCE)
+            else:
+                w(pickle.EMPTY_DICT)
+            if obj:
+                w(pickle.MARK)
+                for key, value in obj.items():
+                    if not (key is None or isinstance(key, (str, int, float, bool))):
+                        raise TypeError(f"minires.save: dict keys must be strings or numbers, got {type(key).__name__} at {path or 'the top'}")
+                    self.save(key, path)
+                    self.save(value, f"{path}[{key!r}]")
+                w(pickle.SETITEMS)
+        elif isinstance(obj, list):
+            w(pickle.EMPTY_LIST)
+            if obj:
+                w(pickle.MARK)
+                for i, value in enumerate(obj):
+                    self.save(value, f"{path}[{i}]")
+                w(pickle.APPENDS)
+        elif isinstance(obj, tuple):
+            w(pickle.MARK)
+            for i, value in enumerate(obj):
+                self.save(value, f"{path}[{i}]")
+            w(pickle.TUPLE)
+        else:
+            raise TypeError(
+                f"minires.save: cannot save a {type(obj).__name__} (at {path or 'the top'}); minires saves tensors, "
+                f"and dicts, lists and tuples of them, numbers, strings and None"
+            )
+
+    def save_tensor(self, t: Tensor, path: str) -> None:
+        """torch._utils._rebuild_tensor_v2(('storage', torch.FloatStorage, key, 'cpu', numel),
+        0, size, stride, requires_grad, OrderedDict()) with the values in C order."""
+        array = np.asarray(t.numpy(), order="C")  # (ascontiguousarray would make a 0-d array 1-d)
+        if array.dtype not in _STORAGE_NAMES:
+            raise TypeError(f"minires.save: cannot save a tensor of dtype {array.dtype} (at {path or 'the top'})")
+        key = str(len(self.storages))
+        self.storages.append(array)
+        stride = tuple(s // array.itemsize for s in array.strides)
+        w = self.out.write
+        self.global_("torch._utils", "_rebuild_tensor_v2")
+        w(pickle.MARK)
+        w(pickle.MARK)  # the persistent id: a tuple that BINPERSID hands to the loader's persistent_load
+        self.save("storage", path)
+        self.global_("torch", _STORAGE_NAMES[array.dtype])
+        for value in (key, "cpu", array.size):
+            self.save(value, path)
+        w(pickle.TUPLE + pickle.BINPERSID)
+        for value in (0, array.shape, stride, t.requires_grad):
+            self.save(value, path)
+        self.global_("collections", "OrderedDict")  # backward hooks: always none
+        w(pickle.EMPTY_TUPLE + pickle.REDUCE)
+        w(pickle.TUPLE + pickle.REDUCE)
+
+
+def save(obj: Any, f: str | os.PathLike | BinaryIO) -> None:
+    """Write obj in PyTorch's zip format, which torch.load(f, weights_only=True) reads.
+
+    obj: Tensors, and dicts (OrderedDicts stay so), lists and tuples of them, numbers,
+    strings and None; anything else raises TypeError naming its type and where it is.
+    Each tensor is written with its own storage in C order, on the CPU ('cpu' location),
+    whatever device it was on. f: a path, written atomically (a temporary file, then
+    renamed over f), or a binary file object, written directly.
+    """
+    writer = _PickleWriter()
+    writer.save(obj, "")
+    writer.out.write(pickle.STOP)
+    if isinstance(f, (str, os.PathLike)):
+        write_atomically(Path(f), lambda out: _write_zip(out, writer))
+    else:
+        _write_zip(f, writer)
+
+
+def _write_zip(f: BinaryIO, writer: _PickleWriter) -> None:
+    """The archive torch writes: data.pkl first, then byteorder, each storage (its data
+    64-byte aligned, as torch aligns it for memory-mapping) and the version."""
+    with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED) as zf:
+        def add(name: str, data: bytes) -> None:
+            info = zipfile.ZipInfo("archive/" + name, date_time=(1980, 1, 1, 0, 0, 0))
+            header = 30 + len(info.filename) + 4  # the local header, its name and our extra field's header
+            padding = -(zf.fp.tell() + header) % 64
+            info.extra = b"FB" + struct.pack("<H", padding) + b"Z" * padding  # torch's padding field
+            zf.writestr(info, data)
+
+        add("data.pkl", writer.out.getvalue())
+        add("byteorder", b"little")
+        for key, array in enumerate(writer.storages):
+            add(f"data/{key}", array.astype(array.dtype.newbyteorder("<"), copy=False).tobytes())
+        add("version", b"3\n")
