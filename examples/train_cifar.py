@@ -69,7 +69,8 @@ DEFAULTS = {
 }
 MODELS = ["resnet20", "resnet32", "resnet44", "resnet56", "resnet110",  # the paper's CIFAR ResNets
           "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",  # ImageNet's, with a CIFAR stem
-          "resnext29"]
+          "resnext29",  # a laptop-sized ResNeXt-29 (2x16d)
+          "densenet_bc100"]  # DenseNet-BC, L=100, k=12 (Huang et al. 2017)
 # The flags that define a run: --resume refuses to continue a checkpoint saved with other values.
 RUN_FLAGS = ["model", "epochs", "batch_size", "lr", "momentum", "nesterov", "weight_decay", "schedule",
              "warmup_epochs", "label_smoothing", "seed", "train_subset"]
