@@ -1,0 +1,1 @@
+"""torchvision.datasets's shape in minires (being written)."""

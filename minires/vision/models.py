@@ -1,0 +1,1 @@
+"""torchvision.models's shape in minires (being written)."""

@@ -1,0 +1,1 @@
+"""torchvision.transforms's shape in minires (being written)."""

@@ -1,0 +1,1 @@
+"""torchvision.utils's shape in minires (being written)."""
