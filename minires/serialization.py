@@ -39,7 +39,7 @@ import zipfile
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, ClassVar
 
 import numpy as np
 
@@ -128,9 +128,19 @@ _ALLOWED: dict[tuple[str, str], Any] = {
 }
 
 
-class _SafeUnpickler(pickle.Unpickler):
-    """pickle.Unpickler whose find_class answers only from _ALLOWED, and whose
-    persistent_load hands each storage id to the format's reader."""
+class _SafeUnpickler(pickle._Unpickler):
+    """An unpickler whose find_class answers only from _ALLOWED, whose persistent_load hands
+    each storage id to the format's reader, and whose BUILD sets state only on an OrderedDict.
+
+    BUILD (obj.__dict__.update(state), or setattr for slot state) is how pickle restores an
+    object's attributes. torch's state_dict() is an OrderedDict with a `_metadata` attribute,
+    so that one is allowed; on anything else (an allowed function, a storage-type marker, a
+    loaded Tensor) a file could rewrite attributes that later loads or the caller rely on.
+    That needs pickle's pure-Python unpickler, whose opcode table can be changed; the C one's
+    cannot. (The pickle holds only the structure: the numbers are read as raw storages.)
+    """
+
+    dispatch: ClassVar[dict] = dict(pickle._Unpickler.dispatch)
 
     def __init__(self, file: BinaryIO, filename: str, load_storage: Callable[[tuple], np.ndarray] | None = None):
         super().__init__(file)
@@ -143,13 +153,30 @@ class _SafeUnpickler(pickle.Unpickler):
                 f"minires.load: {self.filename} names the global '{module}.{name}', which is not allowed: "
                 f"loading never runs code from a file (allowed: {allowed})"
             )
-        return _ALLOWED[module, name]
+        found = _ALLOWED[module, name]
+        return _StorageType(found.name) if isinstance(found, _StorageType) else found  # a fresh marker each time
+
+    def load_build(self) -> None:
+        state, obj = self.stack[-1], self.stack[-2]
+        if type(obj) is not OrderedDict or not isinstance(state, dict) or not set(state) <= {"_metadata"}:
+            raise pickle.UnpicklingError(
+                f"minires.load: {self.filename} sets the attributes {_describe_state(state)} of a "
+                f"{type(obj).__name__}; only a state_dict's _metadata may be set"
+            )
+        pickle._Unpickler.load_build(self)
+
+    dispatch[pickle.BUILD[0]] = load_build
 
     def persistent_load(self, pid: Any) -> np.ndarray:
         if self.load_storage is None or not (isinstance(pid, tuple) and pid and pid[0] == "storage"
                                              and isinstance(pid[1], _StorageType)):
             raise pickle.UnpicklingError(f"minires.load: {self.filename} has an unknown persistent id {pid!r}")
         return self.load_storage(pid)
+
+
+def _describe_state(state: Any) -> str:
+    names = sorted(map(str, state)) if isinstance(state, dict) else [type(state).__name__]
+    return ", ".join(names[:5]) + (" ..." if len(names) > 5 else "")
 
 
 def _storage_from_bytes(data: bytes, storage_type: _StorageType, byteorder: str) -> np.ndarray:

@@ -239,3 +239,29 @@ def test_torch_resnet20_state_dict_gives_the_same_eval_outputs(tmp_path):
     with torch.no_grad():
         want = twin(torch.from_numpy(x)).numpy()
     np.testing.assert_allclose(model(mr.tensor(x)).numpy(), want, rtol=1e-4, atol=1e-5)
+
+
+def _zip_with_pickle(path, data_pkl: bytes) -> None:
+    import zipfile
+
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("archive/data.pkl", data_pkl)
+        zf.writestr("archive/byteorder", "little")
+        zf.writestr("archive/version", "3\n")
+
+
+def test_a_file_cannot_set_attributes_of_allowed_objects_or_poison_later_loads(tmp_path):
+    import pickle as pk
+
+    # GLOBAL torch.FloatStorage, then BUILD {'dtype': 'bfloat16'} on that marker
+    poison = b"\x80\x02ctorch\nFloatStorage\nq\x00}q\x01X\x05\x00\x00\x00dtypeq\x02X\x08\x00\x00\x00bfloat16q\x03sb."
+    _zip_with_pickle(tmp_path / "poison.pt", poison)
+    with pytest.raises(pk.UnpicklingError, match="sets the attributes dtype of a _StorageType"):
+        mr.load(tmp_path / "poison.pt")
+    # BUILD on an allowed function
+    func = b"\x80\x02ctorch._utils\n_rebuild_tensor_v2\nq\x00}q\x01X\x0c\x00\x00\x00__defaults__q\x02Nsb."
+    _zip_with_pickle(tmp_path / "func.pt", func)
+    with pytest.raises(pk.UnpicklingError, match="only a state_dict's _metadata may be set"):
+        mr.load(tmp_path / "func.pt")
+    mr.save({"w": mr.arange(6.0)}, tmp_path / "clean.pt")
+    assert mr.load(tmp_path / "clean.pt")["w"].tolist() == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
