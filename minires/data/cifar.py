@@ -72,6 +72,13 @@ class CIFAR10:
     url = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
     md5 = "c58f30108f718f92721af3b95e74349a"
     filename = "cifar-10-python.tar.gz"
+    # The folder's layout, as class attributes so that a reader of the same kind of folder
+    # (minires.vision.datasets.CIFAR100: cifar-100-python/{train,test,meta}) reuses all of this.
+    name = "CIFAR10"  # how messages start
+    folder = FOLDER
+    train_files, test_files, meta_file = TRAIN_FILES, TEST_FILES, "batches.meta"
+    label_key, meta_key, num_classes = b"labels", b"label_names", NUM_CLASSES
+    content_sha256: dict[str, str] | None = CONTENT_SHA256  # None: no official digests known, structure only
 
     def __init__(
         self,
@@ -83,12 +90,13 @@ class CIFAR10:
     ):
         self.root, self.train, self.transform = Path(root), train, transform
         self.check_content = check_content
-        folder = self.root / FOLDER
-        point_root = f"point root (--data in the examples) at the folder that holds {FOLDER}/"
+        name, subfolder, meta = self.name, self.folder, self.meta_file
+        folder = self.root / subfolder
+        point_root = f"point root (--data in the examples) at the folder that holds {subfolder}/"
         if self.root.exists() and not self.root.is_dir():
-            raise NotADirectoryError(f"CIFAR10: root {self.root} is a file, not a folder; {point_root}")
-        if not folder.exists() and (self.root / "batches.meta").exists():
-            raise FileNotFoundError(f"CIFAR10: {self.root} looks like {FOLDER}/ itself (it holds batches.meta); "
+            raise NotADirectoryError(f"{name}: root {self.root} is a file, not a folder; {point_root}")
+        if not folder.exists() and (self.root / meta).exists():
+            raise FileNotFoundError(f"{name}: {self.root} looks like {subfolder}/ itself (it holds {meta}); "
                                     f"{point_root}, here {self.root.parent}")
         try:
             self._read(folder)  # there and valid: nothing to fetch
@@ -99,36 +107,39 @@ class CIFAR10:
             damage = None if not folder.exists() else fault  # None: no folder at all
         if not download:
             if damage is None:
-                raise FileNotFoundError(f"CIFAR10: no {FOLDER}/ in {self.root}; pass download=True to fetch it "
+                raise FileNotFoundError(f"{name}: no {subfolder}/ in {self.root}; pass download=True to fetch it "
                                         f"from {self.url}, or {point_root}")
             raise _reworded(damage, f"{damage}; pass download=True to fetch a fresh copy, or {point_root}")
-        what = f"no {FOLDER}/ in {self.root}" if damage is None else str(damage).removeprefix("CIFAR10: ")
+        what = f"no {subfolder}/ in {self.root}" if damage is None else str(damage).removeprefix(f"{name}: ")
         unwritable = _not_writable(self.root)
         if unwritable:
-            raise PermissionError(f"CIFAR10: {what}, and no copy can be downloaded into {self.root}: {unwritable}; "
+            raise PermissionError(f"{name}: {what}, and no copy can be downloaded into {self.root}: {unwritable}; "
                                   f"{point_root}, or at a folder you can write to")
         if damage is not None:
-            print(f"CIFAR10: {what}; fetching a fresh copy")
+            print(f"{name}: {what}; fetching a fresh copy")
         try:
             self.download()
         except (OSError, ValueError) as e:
-            failure = str(e).removeprefix("CIFAR10.download: ")
+            failure = str(e).removeprefix(f"{name}.download: ")
             if damage is None:
-                message = f"CIFAR10: {what}, and the download failed: {failure}; to use a local copy, {point_root}"
+                message = f"{name}: {what}, and the download failed: {failure}; to use a local copy, {point_root}"
             else:
-                message = (f"CIFAR10: {what}; tried to download a fresh copy, but {failure}. "
-                           f"Point root (--data in the examples) at a folder that holds a good {FOLDER}/ copy")
+                message = (f"{name}: {what}; tried to download a fresh copy, but {failure}. "
+                           f"Point root (--data in the examples) at a folder that holds a good {subfolder}/ copy")
             raise _reworded(e, message) from e
         self._read(folder)
 
     def _read(self, folder: Path) -> None:
         if folder.exists() and not folder.is_dir():
-            raise NotADirectoryError(f"CIFAR10: {folder} is a file, not a folder")
+            raise NotADirectoryError(f"{self.name}: {folder} is a file, not a folder")
         if folder.is_dir() and not any(folder.iterdir()):
-            raise FileNotFoundError(f"CIFAR10: {folder} is empty")
-        self.classes = read_meta(folder / "batches.meta")
-        names = TRAIN_FILES if self.train else TEST_FILES
-        parts = [read_batch(folder / name, CONTENT_SHA256[name] if self.check_content else None) for name in names]
+            raise FileNotFoundError(f"{self.name}: {folder} is empty")
+        layout = {"label_key": self.label_key, "num_classes": self.num_classes, "who": self.name}
+        self.classes = read_meta(folder / self.meta_file, key=self.meta_key, num_classes=self.num_classes,
+                                 who=self.name)
+        names = self.train_files if self.train else self.test_files
+        digests = self.content_sha256 if self.check_content else None
+        parts = [read_batch(folder / name, digests[name] if digests else None, **layout) for name in names]
         self.data = np.concatenate([images for images, _ in parts])  # (N, 3, 32, 32) uint8
         self.targets = np.concatenate([labels for _, labels in parts])  # (N,) int64
 
@@ -141,7 +152,7 @@ class CIFAR10:
         Random transforms draw from np.random.default_rng(index), so dataset[i] is repeatable;
         the DataLoader calls get_batch instead, with a fresh generator each epoch."""
         if not -len(self) <= index < len(self):
-            raise IndexError(f"CIFAR10: index must be in [0, {len(self)}), got {index}")
+            raise IndexError(f"{self.name}: index must be in [0, {len(self)}), got {index}")
         index %= len(self)  # -1 is the last image
         images, labels = self.get_batch(np.array([index]), np.random.default_rng(index))
         return images[0], int(labels[0])
@@ -159,7 +170,7 @@ class CIFAR10:
 
     def __repr__(self) -> str:
         split = "train" if self.train else "test"
-        return f"CIFAR10({split}, {len(self)} images, root={str(self.root)!r}, transform={self.transform!r})"
+        return f"{self.name}({split}, {len(self)} images, root={str(self.root)!r}, transform={self.transform!r})"
 
     def download(self) -> None:
         """Fetch the archive from self.url, check its md5, and extract it into root atomically.
@@ -167,29 +178,31 @@ class CIFAR10:
         Everything happens inside one temporary folder in root; only the finished
         cifar-10-batches-py/ is renamed into place, so an interrupted download never leaves
         a half-extracted folder under the real name, and a failed one leaves nothing."""
+        who, subfolder = f"{self.name}.download", self.folder
         self.root.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=self.root, prefix=".cifar-download-") as temp:
             archive = Path(temp) / self.filename
-            print(f"CIFAR10: downloading {self.url} into {self.root}")
-            got = fetch(self.url, archive)
+            print(f"{self.name}: downloading {self.url} into {self.root}")
+            got = fetch(self.url, archive, who)
             if got != self.md5:
-                raise ValueError(f"CIFAR10.download: the archive from {self.url} has md5 {got}, expected {self.md5}")
+                raise ValueError(f"{who}: the archive from {self.url} has md5 {got}, expected {self.md5}")
             extracted = Path(temp) / "extracted"
             try:
                 with tarfile.open(archive, "r:gz") as tar:
                     extract_safely(tar, extracted)
             except tarfile.TarError as e:
-                raise ValueError(f"CIFAR10.download: the archive from {self.url} is unsafe or damaged: {e}") from e
-            if not (extracted / FOLDER).is_dir():
-                raise ValueError(f"CIFAR10.download: the archive from {self.url} has no {FOLDER}/ folder")
-            target = self.root / FOLDER
+                raise ValueError(f"{who}: the archive from {self.url} is unsafe or damaged: {e}") from e
+            if not (extracted / subfolder).is_dir():
+                raise ValueError(f"{who}: the archive from {self.url} has no {subfolder}/ folder")
+            target = self.root / subfolder
             if target.exists():  # a damaged copy: move it into temp, which is deleted on the way out
                 os.replace(target, Path(temp) / "damaged")
-            os.replace(extracted / FOLDER, target)
+            os.replace(extracted / subfolder, target)
 
 
-def fetch(url: str, path: Path) -> str:
-    """Copy url (https:// or file://) to path; returns the md5 of what was written."""
+def fetch(url: str, path: Path, who: str = "CIFAR10.download") -> str:
+    """Copy url (https:// or file://) to path; returns the md5 of what was written.
+    who: how an error's message starts (the caller's name)."""
     digest = hashlib.md5(usedforsecurity=False)
     try:
         with urllib.request.urlopen(url, timeout=60) as response, open(path, "wb") as f:  # file:// works too
@@ -198,7 +211,7 @@ def fetch(url: str, path: Path) -> str:
                 f.write(block)
     except OSError as e:  # urllib's URLError is an OSError; its .reason says why (no network, no such file)
         reason = e if isinstance(e, urllib.error.HTTPError) else getattr(e, "reason", e)
-        raise OSError(f"CIFAR10.download: could not fetch {url} ({reason})") from e
+        raise OSError(f"{who}: could not fetch {url} ({reason})") from e
     return digest.hexdigest()
 
 
@@ -214,7 +227,7 @@ def extract_safely(tar: tarfile.TarFile, destination: Path) -> None:
 
 
 class ContentMismatch(ValueError):
-    """A batch file that reads well but whose pixels or labels are not the official CIFAR-10 ones."""
+    """A batch file that reads well but whose pixels or labels are not the official ones."""
 
 
 def _reworded(error: Exception, message: str) -> Exception:
@@ -244,54 +257,58 @@ def content_sha256(data: np.ndarray, labels: np.ndarray) -> str:
     return digest.hexdigest()
 
 
-def _unpickle(path: Path) -> object:
+def _unpickle(path: Path, who: str = "CIFAR10") -> object:
     if not path.exists():
-        raise FileNotFoundError(f"CIFAR10: missing file {path}")
+        raise FileNotFoundError(f"{who}: missing file {path}")
     if not path.is_file():
-        raise IsADirectoryError(f"CIFAR10: {path} is a folder, not a file")
+        raise IsADirectoryError(f"{who}: {path} is a folder, not a file")
     try:
         with open(path, "rb") as f:
             return pickle.load(f, encoding="bytes")
     except Exception as e:  # a truncated or foreign file can fail in many ways inside pickle
-        raise ValueError(f"CIFAR10: {path} is not a readable pickle ({type(e).__name__}: {e})") from e
+        raise ValueError(f"{who}: {path} is not a readable pickle ({type(e).__name__}: {e})") from e
 
 
-def read_batch(path: Path, sha256: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+def read_batch(path: Path, sha256: str | None = None, *, label_key: bytes = b"labels",
+               num_classes: int = NUM_CLASSES, who: str = "CIFAR10") -> tuple[np.ndarray, np.ndarray]:
     """One batch file -> (images uint8 (n, 3, 32, 32), labels int64 (n,)), every field checked;
-    with sha256, the content too (content_sha256 of its pixels and labels must equal it)."""
-    batch = _unpickle(path)
-    if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:
+    with sha256, the content too (content_sha256 of its pixels and labels must equal it).
+    label_key, num_classes: b"labels" and 10 for CIFAR-10, b"fine_labels" and 100 for CIFAR-100."""
+    batch = _unpickle(path, who)
+    key = repr(label_key)
+    if not isinstance(batch, dict) or b"data" not in batch or label_key not in batch:
         got = f"keys {sorted(batch)}" if isinstance(batch, dict) else f"a {type(batch).__name__}"
-        raise ValueError(f"CIFAR10: {path} must hold a dict with keys b'data' and b'labels', got {got}")
-    data, labels = batch[b"data"], np.asarray(batch[b"labels"])
+        raise ValueError(f"{who}: {path} must hold a dict with keys b'data' and {key}, got {got}")
+    data, labels = batch[b"data"], np.asarray(batch[label_key])
     if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
         got = f"{data.dtype} {data.shape}" if isinstance(data, np.ndarray) else f"a {type(data).__name__}"
-        raise ValueError(f"CIFAR10: {path}: b'data' must be uint8 (n, 3072), got {got}")
+        raise ValueError(f"{who}: {path}: b'data' must be uint8 (n, 3072), got {got}")
     if labels.shape != (len(data),):
-        raise ValueError(f"CIFAR10: {path}: b'labels' must hold one label per image, got {labels.size} labels "
+        raise ValueError(f"{who}: {path}: {key} must hold one label per image, got {labels.size} labels "
                          f"for {len(data)} images")
     if labels.dtype.kind not in "iu":
-        raise ValueError(f"CIFAR10: {path}: b'labels' must be integers, got dtype {labels.dtype}")
-    if labels.size and (labels.min() < 0 or labels.max() >= NUM_CLASSES):
+        raise ValueError(f"{who}: {path}: {key} must be integers, got dtype {labels.dtype}")
+    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
         raise ValueError(
-            f"CIFAR10: {path}: b'labels' must lie in [0, {NUM_CLASSES}), got values in [{labels.min()}, {labels.max()}]"
+            f"{who}: {path}: {key} must lie in [0, {num_classes}), got values in [{labels.min()}, {labels.max()}]"
         )
     labels = labels.astype(np.int64)
     if sha256 is not None and content_sha256(data, labels) != sha256:
         count = "" if len(data) == IMAGES_PER_BATCH else f" ({len(data)} images, the official file has 10,000)"
         raise ContentMismatch(
-            f"CIFAR10: {path} is readable, but its pixels or labels differ from the official CIFAR-10 "
+            f"{who}: {path} is readable, but its pixels or labels differ from the official CIFAR-10 "
             f"{path.name}{count}; delete {path.parent} and download it again (download=True), or pass "
             f"check_content=False (--skip-content-check in the examples) if these are meant to be other images"
         )
     return data.reshape(-1, 3, 32, 32), labels
 
 
-def read_meta(path: Path) -> list[str]:
-    """batches.meta -> the 10 class names, as str."""
-    meta = _unpickle(path)
-    names = meta.get(b"label_names") if isinstance(meta, dict) else None
-    if not isinstance(names, list) or len(names) != NUM_CLASSES:
+def read_meta(path: Path, *, key: bytes = b"label_names", num_classes: int = NUM_CLASSES,
+              who: str = "CIFAR10") -> list[str]:
+    """batches.meta -> the 10 class names, as str (CIFAR-100's meta: key b"fine_label_names", 100 names)."""
+    meta = _unpickle(path, who)
+    names = meta.get(key) if isinstance(meta, dict) else None
+    if not isinstance(names, list) or len(names) != num_classes:
         got = f"{len(names)} names" if isinstance(names, list) else repr(names)
-        raise ValueError(f"CIFAR10: {path} must hold b'label_names', a list of {NUM_CLASSES} names, got {got}")
+        raise ValueError(f"{who}: {path} must hold {key!r}, a list of {num_classes} names, got {got}")
     return [n.decode() if isinstance(n, bytes) else str(n) for n in names]
