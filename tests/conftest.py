@@ -1,11 +1,11 @@
 """pytest's settings for the test folder.
 
-tests/torch_resnet.py is a PyTorch model that the parity tests import once torch is known
-to be there (pytest.importorskip); it is not a test module. `--doctest-modules` would
-import every .py file here while collecting, and so `import torch` on a machine without
-it: leave that file out of collection, and tests/pytorch_style/ too: PyTorch scripts that
+tests/torch_resnet.py and tests/torch_vision_twins.py are PyTorch models that the parity
+tests import once torch is known to be there (pytest.importorskip); they are not test
+modules. `--doctest-modules` would import every .py file here while collecting, and so
+`import torch` on a machine without it: leave those files out of collection, and tests/pytorch_style/ too: PyTorch scripts that
 tests/test_pytorch_style.py runs under minires (and under torch where it is installed), and
 tests/fixtures/make_torch_files.py, which writes the .pt fixtures with torch.
 """
 
-collect_ignore = ["torch_resnet.py", "pytorch_style", "fixtures/make_torch_files.py"]
+collect_ignore = ["torch_resnet.py", "torch_vision_twins.py", "pytorch_style", "fixtures/make_torch_files.py"]

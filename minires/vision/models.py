@@ -1,1 +1,0 @@
-"""torchvision.models's shape in minires (being written)."""
