@@ -376,3 +376,109 @@ def test_finetune_unusable_checkpoint(cifar_root, finetune, epoch_one, tmp_path,
     save_checkpoint(bare, model={"fc.weight": np.zeros((10, 64), np.float32)}, epoch=1)
     status, err = exits(finetune.main, finetune_argv(cifar_root, bare), capsys)
     assert status == 1 and f"{bare} is not a train_cifar.py checkpoint" in err and "args" in err, err
+
+
+# ---------------------------------------------------------------------- finetune.py --weights
+
+
+def pretrained_argv(root, weights, *extra: str) -> list[str]:
+    return ["--weights", str(weights), "--data", str(root), "--skip-content-check", "--epochs", "1",
+            "--batch-size", "32", "--train-subset", "64", "--test-subset", "64", "--no-progress", *extra]
+
+
+@pytest.fixture(scope="module")
+def resnet18_file(tmp_path_factory) -> Path:
+    """A torchvision-named ResNet-18's state_dict (ImageNet's 1000-class head), written with minires.save."""
+    import minires
+    from minires.vision import models
+
+    minires.manual_seed(0)
+    path = tmp_path_factory.mktemp("weights") / "resnet18.pth"
+    minires.save(models.resnet18().state_dict(), path)
+    return path
+
+
+def test_finetune_a_pretrained_resnet18_file(cifar_root, finetune, resnet18_file, capsys):
+    result = finetune.main(pretrained_argv(cifar_root, resnet18_file, "--lr", "0.01", "--head-lr-mult", "10"))
+    assert 0.0 <= result["before"] <= 1.0 and 0.0 <= result["after"] <= 1.0
+    model, opt = result["model"], result["optimizer"]
+    assert model.fc.in_features == 512 and model.fc.out_features == 2
+    frozen = [p for name, p in model.named_parameters() if not name.startswith(("layer4.", "fc."))]
+    assert frozen and all(not p.requires_grad and p.grad is None for p in frozen), "frozen layers got gradients"
+    assert all(p.requires_grad and p.grad is not None for p in model.layer4.parameters())
+    head = next(g for g in opt.param_groups if any(p is model.fc.weight for p in g["params"]))
+    assert head["lr"] == pytest.approx(0.1) and len(head["params"]) == 2
+    assert [g["lr"] for g in opt.param_groups if g is not head] == [0.01]
+    import minires
+    saved = minires.load(resnet18_file)  # frozen BN layers stayed in eval mode: their statistics are as loaded
+    for name in ("bn1", "layer1.0.bn1", "layer3.1.bn2"):
+        np.testing.assert_array_equal(model.state_dict()[f"{name}.running_mean"].numpy(),
+                                      saved[f"{name}.running_mean"].numpy(), err_msg=name)
+    assert not np.array_equal(model.layer4[0].bn1.running_mean.numpy(), saved["layer4.0.bn1.running_mean"].numpy())
+    out = capsys.readouterr().out
+    assert f"resnet18 from {resnet18_file}" in out and "head lr 0.1" in out and "after fine-tuning" in out
+
+
+def test_finetune_head_only_and_frozen_bn_in_train_mode(cifar_root, finetune, resnet18_file, capsys):
+    result = finetune.main(pretrained_argv(cifar_root, resnet18_file, "--unfreeze", "head", "--frozen-bn", "train",
+                                           "--epochs", "1", "--train-subset", "32"))
+    model, opt = result["model"], result["optimizer"]
+    assert [len(g["params"]) for g in opt.param_groups] == [2]
+    assert all(p.grad is None for name, p in model.named_parameters() if not name.startswith("fc."))
+    import minires
+    saved = minires.load(resnet18_file)  # --frozen-bn train: frozen BN layers normalise with batch statistics
+    assert not np.array_equal(model.bn1.running_mean.numpy(), saved["bn1.running_mean"].numpy())
+
+
+def test_frozen_conv_between_trainable_layers_computes_no_weight_gradient(monkeypatch):
+    """A frozen layer after a trainable one is in the graph (the gradient flows through it),
+    but Conv2d.backward skips its weight gradient."""
+    import minires
+    from minires import nn
+    from minires.ops import conv
+
+    computed = []
+    original = conv.Conv2d._weight_gradient
+    monkeypatch.setattr(conv.Conv2d, "_weight_gradient", lambda self, gy: computed.append(self.w.shape) or
+                        original(self, gy))
+    first, frozen = nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(4, 5, 3, padding=1)
+    frozen.requires_grad_(False)
+    frozen(first(minires.randn(2, 3, 8, 8))).sum().backward()
+    assert frozen.weight.grad is None and frozen.bias.grad is None
+    assert first.weight.grad is not None and computed == [(4, 3, 3, 3)]
+
+
+def test_finetune_weights_bad_flags(cifar_root, finetune, resnet18_file, tmp_path, capsys):
+    status, err = exits(finetune.main, pretrained_argv(cifar_root, tmp_path / "none.pth"), capsys)
+    assert status == 2 and "--weights" in err and "no such file" in err, err
+    status, err = exits(finetune.main, pretrained_argv(cifar_root, "IMAGENET9K_V7"), capsys)
+    assert status == 2 and "IMAGENET1K_V1" in err, err
+    status, err = exits(finetune.main, pretrained_argv(cifar_root, resnet18_file, "--checkpoint", "run.npz"), capsys)
+    assert status == 2 and "not allowed with argument" in err, err
+    status, err = exits(finetune.main, pretrained_argv(cifar_root, resnet18_file, "--head-lr-mult", "0"), capsys)
+    assert status == 2 and "argument --head-lr-mult: must be a number > 0" in err, err
+
+
+def test_finetune_weights_not_a_resnet18(cifar_root, finetune, tmp_path, capsys):
+    import minires
+
+    wrong = tmp_path / "wrong.pth"
+    minires.save({"fc.weight": minires.zeros(10, 64)}, wrong)
+    status, err = exits(finetune.main, pretrained_argv(cifar_root, wrong), capsys)
+    assert status == 1 and err.startswith("finetune: ") and str(wrong) in err and err.count("\n") == 1, err
+
+
+def test_finetune_weight_name_offline_names_the_url(cifar_root, finetune, tmp_path, monkeypatch, capsys):
+    import socket
+    import urllib.error
+    import urllib.request
+
+    def urlopen(url, *args, **kwargs):
+        raise urllib.error.URLError(socket.gaierror(-2, "Name or service not known"))
+
+    monkeypatch.setattr(urllib.request, "urlopen", urlopen)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    status, err = exits(finetune.main, pretrained_argv(cifar_root, "IMAGENET1K_V1"), capsys)
+    url = "https://download.pytorch.org/models/resnet18-f37072fd.pth"
+    assert status == 1 and err.startswith(f"finetune: --weights IMAGENET1K_V1: could not download {url} ") and \
+        "pass --weights '/path/to/resnet18-f37072fd.pth'" in err and err.count("\n") == 1, err
