@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import importlib.util
+import socket
+import urllib.error
+import urllib.request
 
 import numpy as np
 import pytest
@@ -68,3 +71,15 @@ def run_kernel(module, impl: str, fn_name: str, *args):
 
     out = fn(*[cupy.asarray(a) if isinstance(a, np.ndarray) else a for a in args])
     return tuple(cupy.asnumpy(o) for o in out) if isinstance(out, tuple) else cupy.asnumpy(out)
+
+
+def offline(monkeypatch):
+    """No network: urlopen fails the way it does without DNS, and records the urls it was asked for."""
+    tried = []
+
+    def urlopen(url, *args, **kwargs):
+        tried.append(url)
+        raise urllib.error.URLError(socket.gaierror(-2, "Name or service not known"))
+
+    monkeypatch.setattr(urllib.request, "urlopen", urlopen)
+    return tried

@@ -9,15 +9,13 @@ import hashlib
 import os
 import pickle
 import re
-import socket
 import tarfile
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pytest
 from cifar_fixture import CLASSES, make_cifar_archive, make_cifar_folder, write_batch, write_meta
+from helpers import offline
 
 from minires.data import CIFAR10, cifar, transforms
 
@@ -240,16 +238,6 @@ def test_damage_then_failed_download_names_both(root, mirror, capsys, damage):
     assert "fetching a fresh copy" in capsys.readouterr().out
 
 
-def offline(monkeypatch):
-    """No network: urlopen fails the way it does without DNS, and records the urls it was asked for."""
-    tried = []
-
-    def urlopen(url, *args, **kwargs):
-        tried.append(url)
-        raise urllib.error.URLError(socket.gaierror(-2, "Name or service not known"))
-
-    monkeypatch.setattr(urllib.request, "urlopen", urlopen)
-    return tried
 
 
 def test_offline_with_no_data_is_one_line_naming_the_url_and_the_fix(tmp_path, monkeypatch):

@@ -9,14 +9,12 @@ from __future__ import annotations
 import gzip
 import hashlib
 import pickle
-import socket
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pytest
 from cifar_fixture import CLASSES, learnable_images, make_cifar_archive, make_cifar_folder
+from helpers import offline
 from PIL import Image
 
 import minires as mr
@@ -31,16 +29,6 @@ def to_tensor(image: Image.Image) -> mr.Tensor:
     return mr.tensor(array[None] if array.ndim == 2 else array.transpose(2, 0, 1))
 
 
-def offline(monkeypatch):
-    """No network: urlopen fails as it does without DNS, and records the urls it was asked for."""
-    tried = []
-
-    def urlopen(url, *args, **kwargs):
-        tried.append(url)
-        raise urllib.error.URLError(socket.gaierror(-2, "Name or service not known"))
-
-    monkeypatch.setattr(urllib.request, "urlopen", urlopen)
-    return tried
 
 
 # ---------------------------------------------------------------------------------------------- CIFAR

@@ -9,12 +9,10 @@ the URL and the way out. torch is imported only inside the tests (test_collectio
 from __future__ import annotations
 
 import hashlib
-import socket
-import urllib.error
-import urllib.request
 
 import numpy as np
 import pytest
+from helpers import offline
 
 import minires
 import minires.vision as torchvision
@@ -121,15 +119,6 @@ def test_densenet_files_with_torchvisions_old_key_names_load(tmp_path):
     torchvision.models.densenet121(weights=str(tmp_path / "old.pth"))  # strict=True inside
 
 
-def offline(monkeypatch):
-    tried = []
-
-    def urlopen(url, *args, **kwargs):
-        tried.append(url)
-        raise urllib.error.URLError(socket.gaierror(-2, "Name or service not known"))
-
-    monkeypatch.setattr(urllib.request, "urlopen", urlopen)
-    return tried
 
 
 @pytest.fixture
