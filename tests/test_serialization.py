@@ -150,12 +150,32 @@ def random_state(model, seed=0):
                        for k, v in model.state_dict().items())
 
 
+def _vision(name):
+    import minires.vision as torchvision
+
+    return getattr(torchvision.models, name)()
+
+
+# One model of each family in the default run; every other model of minires.nn.models and
+# minires.vision.models under the slow marker (the big ImageNet ones write hundreds of MB).
 MODELS = {"resnet20": lambda: mr.nn.models.resnet20(),
           "resnet18_cifar": lambda: mr.nn.models.resnet18(num_classes=10, stem="cifar"),
-          "resnext29_small": lambda: mr.nn.models.resnext29(cardinality=2, width_per_group=4)}
+          "resnext29_small": lambda: mr.nn.models.resnext29(cardinality=2, width_per_group=4),
+          "densenet_bc40": lambda: mr.nn.models.densenet_bc40(),
+          "vision_resnet18": lambda: _vision("resnet18"),
+          **{name: (lambda name=name: getattr(mr.nn.models, name)(num_classes=10))
+             for name in ["resnet32", "resnet44", "resnet56", "resnet110", "densenet_bc100"]},
+          **{f"{name}_cifar": (lambda name=name: getattr(mr.nn.models, name)(num_classes=10, stem="cifar"))
+             for name in ["resnet34", "resnet50", "resnet101", "resnet152"]},
+          "resnext29": lambda: mr.nn.models.resnext29(),
+          **{f"vision_{name}": (lambda name=name: _vision(name))
+             for name in ["resnet34", "resnet50", "resnet101", "resnet152", "resnext50_32x4d", "densenet121",
+                          "densenet161", "densenet169", "densenet201"]}}
+FAST = ["resnet20", "resnet18_cifar", "resnext29_small", "densenet_bc40", "vision_resnet18"]
+MODEL_CASES = [name if name in FAST else pytest.param(name, marks=pytest.mark.slow) for name in MODELS]
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", MODEL_CASES)
 def test_minires_round_trip_of_every_model(tmp_path, name):
     model = MODELS[name]()
     state = random_state(model)
@@ -201,7 +221,7 @@ def test_consume_prefix_in_state_dict_if_present():
 
 
 # ------------------------------------------------------------------ with torch
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", MODEL_CASES)
 def test_files_go_both_ways_with_torch(tmp_path, name):
     torch = pytest.importorskip("torch", reason="PyTorch is not installed")
     state = random_state(MODELS[name](), seed=1)
