@@ -409,7 +409,7 @@ def cross_entropy(input: Tensor, target: Any, weight: Tensor | None = None, size
     else:
         _check_labels(target, input, ignore_index, "cross_entropy")
         target_rows = target.reshape(-1)
-    loss = apply(ops.WeightedCrossEntropy(w, ignore_index, reduction, label_smoothing), rows, target_rows)
+    loss = apply(ops.CrossEntropy(w, ignore_index, reduction, label_smoothing), rows, target_rows)
     return loss.reshape(*_label_shape(input)) if reduction == "none" else loss
 
 

@@ -9,7 +9,7 @@ from .batchnorm import BatchNorm2dEval, BatchNorm2dTrain
 from .conv import Conv2d
 from .elementwise import Abs, Clip, Exp, LeakyRelu, Log, Maximum, Relu, ResidualAdd, Sigmoid, Sqrt, Tanh, Where
 from .function import Function, unbroadcast
-from .loss import BceWithLogits, CrossEntropy, L1Loss, LogSoftmax, MseLoss, NllLoss, Softmax, WeightedCrossEntropy
+from .loss import BceWithLogits, CrossEntropy, L1Loss, LogSoftmax, MseLoss, NllLoss, Softmax
 from .movement import Clone, Concatenate, Expand, GetItem, Pad, Permute, Reshape, SetItem, TakeAlongDim
 from .pooling import AvgPool2d, GlobalAvgPool2d, MaxPool2d
 from .reduce import Max, Mean, Norm, Sum, Var
@@ -19,5 +19,5 @@ __all__ = [
     "Concatenate", "Conv2d", "CrossEntropy", "Div", "Exp", "Expand", "Function", "GetItem", "GlobalAvgPool2d",
     "L1Loss", "LeakyRelu", "Log", "LogSoftmax", "MatMul", "Max", "MaxPool2d", "Maximum", "Mean", "MseLoss", "Mul",
     "Neg", "NllLoss", "Norm", "Pad", "Permute", "Pow", "PowScalar", "Relu", "Reshape", "ResidualAdd", "SetItem",
-    "Sigmoid", "Softmax", "Sqrt", "Sub", "Sum", "TakeAlongDim", "Tanh", "Var", "WeightedCrossEntropy", "Where", "unbroadcast",
+    "Sigmoid", "Softmax", "Sqrt", "Sub", "Sum", "TakeAlongDim", "Tanh", "Var", "Where", "unbroadcast",
 ]

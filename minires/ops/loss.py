@@ -48,33 +48,6 @@ class Softmax(Function):
         return self.y * (gy - (gy * self.y).sum(axis=self.axis, keepdims=True))
 
 
-class CrossEntropy(Function):
-    """Mean cross-entropy of logits against integer class labels, with label smoothing.
-
-    logits: (N, K) float    target: (N,) integers in [0, K)    y: () scalar
-    With smoothing s, the target distribution q puts 1 - s + s/K on the true class
-    and s/K on every other class; loss = mean_n( -sum_k q[n, k] log softmax(logits)[n, k] ).
-    """
-
-    def __init__(self, label_smoothing: float = 0.0):
-        self.label_smoothing = label_smoothing
-
-    def forward(self, logits: Array, target: Array) -> Array:
-        xp = backend.array_module(logits)
-        n, k = logits.shape
-        s = self.label_smoothing
-        self.log_p = log_softmax_array(logits, axis=1)
-        self.q = xp.full(logits.shape, s / k, dtype=logits.dtype)
-        self.q[xp.arange(n), target] += 1 - s
-        return -(self.q * self.log_p).sum() / n
-
-    def backward(self, gy: Array):
-        xp = backend.array_module(gy)
-        n = self.q.shape[0]
-        # g_logits = gy * (softmax(logits) - q) / N; the integer target gets no gradient
-        return gy * (xp.exp(self.log_p) - self.q) / n, None
-
-
 # ---------------------------------------------------------------- PyTorch's losses with weight, ignore_index, reduction
 #
 # Each takes `reduction` as torch does: "mean", "sum" or "none" (one loss per sample).
@@ -99,7 +72,7 @@ def reduction_scale(gy: Array, reduction: str, divisor=None, size: int = 1) -> A
     return gy
 
 
-class WeightedCrossEntropy(Function):
+class CrossEntropy(Function):
     """Cross-entropy of logits, as torch.nn.functional.cross_entropy with all its options.
 
     logits: (M, K) float     target: (M,) integer labels, or (M, K) class probabilities
