@@ -15,12 +15,7 @@ to record, the frozen part costs what inference costs.
 from __future__ import annotations
 
 import argparse
-import os
 import time
-
-# Idle BLAS and OpenMP threads must sleep, not spin (see minires/__init__.py).
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
 import numpy as np
 
@@ -35,6 +30,7 @@ parser.add_argument("--size", type=int, default=32, help="image height and width
 parser.add_argument("--steps", type=int, default=5, help="timed steps per setting (after one warm-up)")
 args = parser.parse_args()
 
+mr.tune_process()  # threads, OpenMP, malloc, as the examples (minires/tuning.py)
 mr.manual_seed(0)
 model = models.resnet18()
 model.fc = nn.Linear(512, 2)

@@ -37,8 +37,6 @@ CONVS = "ResNet-20: all 19 convolutions"
 
 def cases(side: str, batch: int) -> dict:
     """case name -> a function doing forward + backward once, for one side."""
-    if side == "minires":
-        import minires  # noqa: F401  first: it sets the thread policies before numpy loads OpenBLAS
     import numpy as np
 
     if side == "torch":
@@ -47,13 +45,10 @@ def cases(side: str, batch: int) -> dict:
         torch.set_num_threads(args.threads)
         F, make = torch.nn.functional, torch.tensor
     else:
-        import numba
-
         import minires as mr
         import minires.nn.functional as F
 
-        numba.set_num_threads(args.threads)
-        mr.threads.set_cpu_threads(args.threads)
+        mr.tune_process(args.threads)
         make = mr.tensor
 
     rng = np.random.default_rng(0)
@@ -94,17 +89,14 @@ def cases(side: str, batch: int) -> dict:
 
 
 def time_side(side: str) -> dict[str, list[float]]:
-    from threadpoolctl import threadpool_limits
-
     times = {}
-    with threadpool_limits(limits=args.threads):
-        for name, fn in cases(side, args.batch).items():
-            fn()  # warm-up
-            times[name] = []
-            for _ in range(args.repeat):
-                start = time.perf_counter()
-                fn()
-                times[name].append(1000 * (time.perf_counter() - start))
+    for name, fn in cases(side, args.batch).items():
+        fn()  # warm-up
+        times[name] = []
+        for _ in range(args.repeat):
+            start = time.perf_counter()
+            fn()
+            times[name].append(1000 * (time.perf_counter() - start))
     return times
 
 

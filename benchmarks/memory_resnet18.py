@@ -11,20 +11,15 @@ the column buffers; see minires/ops/conv.py.
 from __future__ import annotations
 
 import argparse
-import os
 import resource
 import time
-
-# Idle BLAS and OpenMP threads must sleep, not spin, or they slow each other down: set
-# before numpy and numba load them (see minires/__init__.py, which sets the same).
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
 import numpy as np
 
 import minires as mr
 import minires.nn.functional as F
 from minires import backend
+from minires.kernels import _chunks
 from minires.nn import models
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -33,8 +28,9 @@ parser.add_argument("--workspace-mb", type=float, default=None, help="im2col wor
 parser.add_argument("--steps", type=int, default=2)
 args = parser.parse_args()
 
+mr.tune_process()  # threads, OpenMP, malloc, as the examples (minires/tuning.py)
 if args.workspace_mb is not None:
-    backend.set_workspace_bytes(int(args.workspace_mb * 2**20))
+    _chunks.set_workspace_bytes(int(args.workspace_mb * 2**20))
 mr.manual_seed(0)
 model = models.resnet18(num_classes=10, stem="cifar")
 rng = np.random.default_rng(0)
@@ -42,7 +38,7 @@ x = mr.tensor(rng.standard_normal((args.batch, 3, 32, 32), dtype=np.float32))
 labels = rng.integers(0, 10, args.batch)
 params = list(model.parameters())
 print(f"resnet18 (cifar stem, {sum(p.numel() for p in params) / 1e6:.2f}M params) | batch {args.batch} | "
-      f"kernels: {backend.cpu_implementation()} | workspace {backend.workspace_bytes() / 2**20:g} MiB")
+      f"kernels: {backend.cpu_implementation()} | workspace {_chunks.workspace_bytes() / 2**20:g} MiB")
 for step in range(args.steps):
     start = time.perf_counter()
     loss = F.cross_entropy(model(x), labels)

@@ -1,7 +1,7 @@
 """Run a benchmark's sides (minires, PyTorch, ...) in separate processes, taking turns.
 
 Each side gets a process of its own, so each keeps its own thread settings: minires
-makes idle OpenMP/BLAS threads sleep (minires/__init__.py), while PyTorch's threads spin
+makes idle OpenMP threads sleep (`mr.tune_process()`, minires/tuning.py), while PyTorch's threads spin
 between calls, and in one shared process either choice would slow the other side down.
 The sides take turns for several rounds, so the machine's drifting load hits all alike.
 

@@ -17,13 +17,8 @@ Needs matplotlib (pip install -e ".[docs]").
 from __future__ import annotations
 
 import csv
-import os
 import sys
 from pathlib import Path
-
-# Idle BLAS and OpenMP threads must sleep, not spin (see minires/__init__.py).
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
 import matplotlib
 
@@ -138,6 +133,7 @@ def training() -> None:
 FIGURE_MAKERS = {"gradnorms": gradnorms, "im2col": im2col, "training": training}
 
 if __name__ == "__main__":
+    mr.tune_process()  # threads, OpenMP, malloc, as the examples (minires/tuning.py)
     FIGURES.mkdir(exist_ok=True)
     for name in sys.argv[1:] or FIGURE_MAKERS:
         FIGURE_MAKERS[name]()

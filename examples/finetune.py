@@ -28,15 +28,9 @@ saves nothing, so there is nothing to resume).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
-
-# Idle BLAS and OpenMP threads must sleep, not spin, or they slow each other down: set
-# before numpy and numba load them (see minires/__init__.py, which sets the same).
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
 import numpy as np
 from tqdm import tqdm
@@ -212,6 +206,7 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 def finetune(args: argparse.Namespace) -> dict:
+    mr.tune_process()  # threads, OpenMP, malloc: the one explicit speed call (minires/tuning.py)
     mr.manual_seed(args.seed)
     if args.weights is not None:
         model = load_pretrained(args.weights)

@@ -41,11 +41,6 @@ import threading
 import time
 from pathlib import Path
 
-# Idle BLAS and OpenMP threads must sleep, not spin, or they slow each other down: set
-# before numpy and numba load them (see minires/__init__.py, which sets the same).
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
-
 from tqdm import tqdm
 
 import minires as mr
@@ -161,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     p.add_argument("--seed", type=nonnegative_int, default=0, help="integer >= 0")
     p.add_argument("--threads", type=positive_int, default=None,
-                   help="CPU threads for BLAS and Numba, integer >= 1 (default: all)")
+                   help="CPU threads, integer >= 1 (default: MINIRES_THREADS or all cores)")
     p.add_argument("--checkpoint", default="checkpoints/train_cifar.npz", help="the .npz file saved every epoch")
     p.add_argument("--resume", action="store_true", help="continue the run saved in --checkpoint")
     p.add_argument("--overwrite", action="store_true", help="start a new run even if --checkpoint exists")
@@ -485,13 +480,7 @@ def caused_by_ctrl_c(error: BaseException) -> bool:
 
 
 def train(args: argparse.Namespace, state: dict | None, progress: Progress) -> dict:
-    if args.threads:
-        import numba
-        from threadpoolctl import threadpool_limits
-
-        numba.set_num_threads(args.threads)
-        mr.threads.set_cpu_threads(args.threads)
-        threadpool_limits(args.threads)
+    mr.tune_process(args.threads)  # threads, OpenMP, malloc: the one explicit speed call (minires/tuning.py)
     mr.manual_seed(args.seed)
 
     progress.phase = "loading data"

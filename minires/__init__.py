@@ -5,48 +5,11 @@
     loss = (x @ mr.randn(3, 2)).relu().sum()
     loss.backward()          # x.grad now holds dloss/dx
 
-Layers, bottom to top: backend, threads -> kernels -> ops (array math) -> tensor (graph)
--> gradcheck -> nn. See DESIGN.md.
+Layers, bottom to top: backend -> kernels -> ops (array math) -> tensor (graph)
+-> gradcheck -> nn. See DESIGN.md. Importing minires changes nothing in your process;
+`minires.tune_process()` is the one explicit call that sets threads, OpenMP and malloc
+up for training (minires/tuning.py).
 """
-
-import ctypes
-import os
-import sys
-
-# A training step alternates between OpenBLAS (matrix products) and Numba's OpenMP
-# threads (the kernels) hundreds of times. By default each side's idle threads keep
-# spinning for a while after their work, stealing the cores from the other side: on a
-# 2-core machine that made a ResNet-20 step ~1.7x slower. Ask both to sleep at once.
-# OpenMP reads its setting when Numba first runs a parallel kernel (after this line);
-# OpenBLAS reads its own when numpy is first imported, so that one only takes effect
-# when minires is imported before numpy (the examples and benchmarks set it first thing).
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
-
-
-def _keep_freed_memory() -> None:
-    """Ask glibc's malloc to keep freed memory for reuse instead of handing it back.
-
-    A training step frees its activations at the end and allocates them again in the
-    next step. By default glibc returned them to the operating system and then took
-    them back page by page: ~34,000 page faults per ResNet-20 step at batch 128, each
-    zeroing a fresh 4 KiB page (measured; with this, 6), and the step ~10-20% slower.
-    Both thresholds are set because setting either one alone stops glibc from adapting
-    the other (then every array over 128 KiB is mapped afresh: far worse).
-    MALLOC_* or GLIBC_TUNABLES in the environment mean you chose for yourself.
-    """
-    if not sys.platform.startswith("linux") or any(k.startswith(("MALLOC_", "GLIBC_TUNABLES")) for k in os.environ):
-        return
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:  # not glibc (musl, say): leave malloc alone
-        return
-    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
-    libc.mallopt(M_MMAP_THRESHOLD, 32 * 2**20)  # arrays up to 32 MiB come from the heap
-    libc.mallopt(M_TRIM_THRESHOLD, 2**30)  # hand memory back only when 1 GiB lies free at the heap's top
-
-
-_keep_freed_memory()
 
 import numpy as np
 
@@ -60,7 +23,6 @@ from . import (
     ops,
     optim,
     return_types,
-    threads,
     utils,
 )
 from .creation import (
@@ -127,6 +89,7 @@ from .gradcheck import GradcheckError, gradcheck
 from .random import get_rng_state, manual_seed, set_rng_state
 from .serialization import load, save
 from .tensor import Size, Tensor, cat, device, matmul, maximum, minimum, pad, stack, where
+from .tuning import get_num_threads, set_num_threads, tune_process
 
 __version__ = "0.1.0"
 
@@ -146,11 +109,11 @@ __all__ = [
     "GradcheckError", "Size", "Tensor", "abs", "amax", "amin", "arange", "argmax", "argmin", "as_tensor",
     "autograd", "backend", "backends", "bool", "bool_", "cat", "clamp", "clip", "clone", "cuda", "data",
     "device", "double", "enable_grad", "eq", "exp", "flatten", "float", "float16", "float32", "float64",
-    "from_numpy", "full", "full_like", "ge", "get_rng_state", "gradcheck", "gt", "half", "inference_mode",
+    "from_numpy", "full", "full_like", "ge", "get_num_threads", "get_rng_state", "gradcheck", "gt", "half", "inference_mode",
     "int", "int8", "int16", "int32", "int64", "is_grad_enabled", "is_tensor", "le", "load", "log", "log_softmax",
     "long", "lt", "manual_seed", "matmul", "max", "maximum", "mean", "min", "minimum", "ne", "nn", "no_grad",
     "norm", "numel", "ones", "ones_like", "ops", "optim", "pad", "permute", "pow", "rand", "rand_like", "randn",
-    "randn_like", "relu", "reshape", "return_types", "save", "set_grad_enabled", "set_rng_state", "short", "sigmoid",
-    "softmax", "sort", "sqrt", "squeeze", "stack", "std", "sum", "t", "tanh", "tensor", "threads", "topk",
-    "transpose", "uint8", "unsqueeze", "utils", "var", "where", "zeros", "zeros_like",
+    "randn_like", "relu", "reshape", "return_types", "save", "set_grad_enabled", "set_num_threads", "set_rng_state", "short", "sigmoid",
+    "softmax", "sort", "sqrt", "squeeze", "stack", "std", "sum", "t", "tanh", "tensor", "topk",
+    "transpose", "tune_process", "uint8", "unsqueeze", "utils", "var", "where", "zeros", "zeros_like",
 ]

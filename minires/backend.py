@@ -4,13 +4,15 @@ Everything that has to choose between CPU and GPU, or between the three kernel
 implementations, asks this file, so the choice is made in exactly one place.
 
     xp = backend.array_module(x)        # numpy for numpy arrays, cupy for cupy arrays
-    f = backend.kernel(im2col, "im2col", x)   # im2col.im2col_numba, _cupy or _reference
+    f = backend.choose(x, im2col_reference, im2col_numba, im2col_cupy)   # one of the three
 
-Kernel choice, in order:
-1. cupy arrays            -> "<name>_cupy"
-2. MINIRES_KERNELS=reference in the environment -> "<name>_reference"
-3. numba importable       -> "<name>_numba"
-4. otherwise              -> "<name>_reference"
+Every kernel family (minires/kernels/) calls `choose` in the public function of each kernel,
+naming the three implementations, so an editor's go-to-definition follows the call from
+the op to the loop. The choice, in order:
+1. cupy arrays            -> the `_cupy` implementation
+2. MINIRES_KERNELS=reference in the environment -> `_reference`
+3. numba importable       -> `_numba`
+4. otherwise              -> `_reference`
 
 The CPU path never imports cupy: `array_module` only looks at the array's type
 name, and cupy is imported only when a cupy array has been seen (which means
@@ -100,30 +102,15 @@ def implementation(x: Any) -> str:
     return "cupy" if is_cupy_array(x) else cpu_implementation()
 
 
-def kernel(module: ModuleType, name: str, x: Any) -> Callable:
-    """The implementation of kernel `name` from kernel family `module` for array x:
-    `module.<name>_cupy`, `module.<name>_numba` or `module.<name>_reference`.
-    The choice is remembered in `last_used[name]`, so you can ask which one ran."""
+def choose(x: Any, reference: Callable, numba: Callable, cupy: Callable) -> Callable:
+    """The implementation of one kernel that runs for array x: `cupy` for a cupy array,
+    else `numba` or `reference` (cpu_implementation()). The choice is remembered in
+    `last_used[<kernel name>]`, so you can ask which one ran.
+
+    >>> def twice_reference(x): return 2 * x
+    >>> choose(np.ones(1), twice_reference, twice_reference, twice_reference) is twice_reference
+    True
+    """
     impl = implementation(x)
-    last_used[name] = impl
-    return getattr(module, f"{name}_{impl}")
-
-
-# The im2col column buffer of a convolution is C*KH*KW*OH*OW numbers per image; for a
-# big batch that can be gigabytes. Convolutions work through the batch in chunks whose
-# column buffer stays under this limit (MINIRES_WORKSPACE_MB, default 4 MiB: small
-# enough to stay in the CPU's cache between im2col and the matrix product).
-_workspace_bytes = int(float(os.environ.get("MINIRES_WORKSPACE_MB", "4")) * 2**20)
-
-
-def workspace_bytes() -> int:
-    """The largest im2col column buffer a convolution may allocate at once, in bytes."""
-    return _workspace_bytes
-
-
-def set_workspace_bytes(limit: int) -> None:
-    """Change the im2col workspace limit (bytes); at least one image is always processed."""
-    global _workspace_bytes
-    if limit <= 0:
-        raise ValueError(f"set_workspace_bytes: the limit must be positive, got {limit}")
-    _workspace_bytes = int(limit)
+    last_used[reference.__name__.removesuffix("_reference")] = impl
+    return {"reference": reference, "numba": numba, "cupy": cupy}[impl]

@@ -8,4 +8,18 @@ tests/test_pytorch_style.py runs under minires (and under torch where it is inst
 tests/fixtures/make_torch_files.py, which writes the .pt fixtures with torch.
 """
 
+import pytest
+
 collect_ignore = ["torch_resnet.py", "torch_vision_twins.py", "pytorch_style", "fixtures/make_torch_files.py"]
+
+
+
+@pytest.fixture(autouse=True)
+def _one_cpu_thread_after_each_test():
+    """A test that runs an example in this process (train_cifar.main calls mr.tune_process)
+    leaves the process on several threads: put it back to the default, one, afterwards."""
+    yield
+    import minires
+
+    if minires.get_num_threads() != 1:
+        minires.set_num_threads(1)

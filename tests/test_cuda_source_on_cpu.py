@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 from helpers import random_array
 
-from minires.kernels import _cuda, batchnorm, elementwise, im2col, pooling
+from minires.kernels import _cuda, batchnorm, conv, elementwise, im2col, pooling
 
 pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc is not installed")
 
@@ -159,6 +159,27 @@ def test_im2col_and_col2im_cuda_source(cuda_on_cpu, case, dtype):
                                err_msg=f"col2im CUDA source (on CPU) vs reference, {case}, {np.dtype(dtype)}")
 
 
+@pytest.mark.parametrize("groups", [1, 2])
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+@pytest.mark.parametrize("case", CONV_CASES)
+def test_convolution_cupy_kernels(cuda_on_cpu, case, dtype, groups):
+    """conv2d_forward/_weight_grad/_input_grad_cupy (CUDA im2col/col2im + matmul) equal the reference."""
+    x_shape, kernel_size, *geometry = CONV_CASES[case]
+    x_shape = (x_shape[0], 2 * groups, *x_shape[2:])
+    x = random_array(x_shape, seed=0, dtype=dtype)
+    w = random_array((2 * groups, 2, *kernel_size), seed=1, dtype=dtype)
+    y = conv.conv2d_forward_cupy(x, w, *geometry, groups)
+    np.testing.assert_allclose(y, conv.conv2d_forward_reference(x, w, *geometry, groups), **TOL[dtype],
+                               err_msg=f"conv2d_forward_cupy (on CPU) vs reference, {case}")
+    gy = random_array(y.shape, seed=2, dtype=dtype)
+    np.testing.assert_allclose(conv.conv2d_weight_grad_cupy(x, gy, w.shape, *geometry, groups),
+                               conv.conv2d_weight_grad_reference(x, gy, w.shape, *geometry, groups), **TOL[dtype],
+                               err_msg=f"conv2d_weight_grad_cupy (on CPU) vs reference, {case}")
+    np.testing.assert_allclose(conv.conv2d_input_grad_cupy(gy, w, x_shape, *geometry, groups),
+                               conv.conv2d_input_grad_reference(gy, w, x_shape, *geometry, groups), **TOL[dtype],
+                               err_msg=f"conv2d_input_grad_cupy (on CPU) vs reference, {case}")
+
+
 @pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
 @pytest.mark.parametrize("case", POOL_CASES)
 def test_pooling_cuda_source(cuda_on_cpu, case, dtype):
@@ -207,9 +228,9 @@ def check_batch_norm_cuda_source(x, gy, gamma, beta, running_mean, running_var, 
     with np.errstate(all="ignore"):  # the reference warns about the NaN it makes from NaN and inf
         want = batchnorm.batch_norm_train_forward_reference(x, gamma, beta, eps)
         got = batchnorm.batch_norm_train_forward_cupy(x, gamma, beta, eps)
-        for name, g, w in zip(("y", "mean", "invstd"), got, want, strict=True):
+        for name, g, w in zip(("y", "mean", "var", "invstd"), got, want, strict=True):
             np.testing.assert_allclose(g, w, **tol, err_msg=f"{context}: train forward {name}")
-        _, mean, invstd = want
+        _, mean, _, invstd = want
         want = batchnorm.batch_norm_backward_reference(gy, x, mean, invstd, gamma)
         got = batchnorm.batch_norm_backward_cupy(gy, x, mean, invstd, gamma)
         for name, g, w in zip(("gx", "ggamma", "gbeta"), got, want, strict=True):

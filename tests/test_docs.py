@@ -26,7 +26,7 @@ from unittest import mock
 import pytest
 
 import minires as mr
-from minires import backend
+from minires.kernels import _chunks
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -181,7 +181,7 @@ def test_mkdocs_build_strict(tmp_path):
 def test_chapter_snippets_run(chapter, tmp_path, monkeypatch):
     blocks = [(line, code) for language, line, code in fenced_blocks(chapter.read_text()) if language == "python"]
     monkeypatch.chdir(tmp_path)  # snippets may write files (checkpoints)
-    rng_state, workspace = mr.get_rng_state(), backend.workspace_bytes()
+    rng_state, workspace = mr.get_rng_state(), _chunks.workspace_bytes()
     namespace: dict = {"__name__": f"docs_{chapter.stem}"}
     try:
         with mock.patch.dict(os.environ):
@@ -190,5 +190,13 @@ def test_chapter_snippets_run(chapter, tmp_path, monkeypatch):
                 exec(compile("\n" * (line - 1) + code, str(chapter), "exec"), namespace)  # noqa: S102 - our own docs
     finally:
         mr.set_rng_state(rng_state)
-        backend.set_workspace_bytes(workspace)
+        _chunks.set_workspace_bytes(workspace)
     assert mr.is_grad_enabled(), f"docs/{chapter.name} left gradient recording switched off"
+
+
+def test_debugging_transcripts_are_a_fresh_recording():
+    """The pdb sessions in docs/debugging.md are what docs/record_debugging.py records now."""
+    script = Path(__file__).resolve().parents[1] / "docs" / "record_debugging.py"
+    result = subprocess.run([sys.executable, str(script), "--check"], capture_output=True, text=True, timeout=300,
+                            check=False)
+    assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"

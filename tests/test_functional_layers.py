@@ -12,7 +12,7 @@ from helpers import assert_close, random_array, random_tensor
 import minires as mr
 import minires.nn.functional as F
 from minires import backend
-from minires.ops.conv import column_chunks
+from minires.kernels import _chunks
 
 IMPLEMENTATIONS = ["reference", pytest.param("numba", marks=pytest.mark.skipif(
     not backend.numba_available(), reason="numba is not installed"))]
@@ -73,19 +73,20 @@ def test_conv_in_chunks_matches_one_chunk(kernels, monkeypatch):
     per chunk, the chunks running side by side on the CPU threads: the results must agree."""
     x, w, b = random_tensor((3, 2, 5, 5)), random_tensor((4, 2, 3, 3), seed=1), random_tensor((4,), seed=2)
     gy = random_array((3, 4, 3, 3), seed=3)
-    results, default_limit = [], backend.workspace_bytes()
-    for limit, cpu_threads in ((2**30, "1"), (1, "2")):
-        backend.set_workspace_bytes(limit)
-        monkeypatch.setenv("MINIRES_THREADS", cpu_threads)
+    results, default_limit = [], _chunks.workspace_bytes()
+    for limit, workers in ((2**30, 1), (1, 2)):
+        _chunks.set_workspace_bytes(limit)
+        _chunks.set_workers(workers)
         try:
             for t in (x, w, b):
                 t.zero_grad()
             y = F.conv2d(x, w, b, stride=2, padding=1)
-            assert len(column_chunks(3, 2 * 3 * 3, 3 * 3, 8)) == (1 if limit > 1 else 3)
+            assert len(_chunks.image_chunks(3, 2 * 3 * 3 * 3 * 3 * 8)) == (1 if limit > 1 else 3)
             y.backward(gy)
             results.append([y.numpy().copy(), x.grad, w.grad, b.grad])
         finally:
-            backend.set_workspace_bytes(default_limit)
+            _chunks.set_workspace_bytes(default_limit)
+            _chunks.set_workers(1)
     for got, want, what in zip(results[1], results[0], ["y", "gx", "gw", "gb"]):
         assert_close(got, want, f"conv2d chunked vs whole batch: {what}")
     mr.gradcheck(lambda x, w: F.conv2d(x, w, padding=1), x, w)  # also numerically right in chunks
@@ -102,7 +103,7 @@ def test_running_statistics_follow_pytorch_convention():
 
 def test_which_implementation_ran(kernels):
     F.conv2d(mr.zeros(1, 1, 3, 3), mr.zeros(1, 1, 2, 2))
-    assert backend.last_used["im2col"] == kernels
+    assert backend.last_used["conv2d_forward"] == kernels
 
 
 # ---------------------------------------------------------------- clear errors

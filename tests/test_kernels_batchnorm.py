@@ -53,10 +53,10 @@ def test_batch_norm_train_forward_and_backward_agree_with_reference(impl, case, 
 
     want = batchnorm.batch_norm_train_forward_reference(x, gamma, beta, EPS)
     got = run_kernel(batchnorm, impl, "batch_norm_train_forward", x, gamma, beta, EPS)
-    for name, g, w in zip(("y", "mean", "invstd"), got, want, strict=True):
+    for name, g, w in zip(("y", "mean", "var", "invstd"), got, want, strict=True):
         check(g, w, dtype, f"{context}: train forward {name}")
 
-    _, mean, invstd = want
+    _, mean, _, invstd = want
     want = batchnorm.batch_norm_backward_reference(gy, x, mean, invstd, gamma)
     got = run_kernel(batchnorm, impl, "batch_norm_backward", gy, x, mean, invstd, gamma)
     for name, g, w in zip(("gx", "ggamma", "gbeta"), got, want, strict=True):
@@ -85,7 +85,7 @@ def test_batch_norm_train_reference_matches_torch(case):
     y_t, mean_t, invstd_t = torch.native_batch_norm(x_t, gamma_t, beta_t, None, None, True, 0.1, EPS)
     y_t.backward(torch.from_numpy(gy))  # a random cotangent, not .sum(): the variance term must count
 
-    y, mean, invstd = batchnorm.batch_norm_train_forward_reference(x, gamma, beta, EPS)
+    y, mean, _, invstd = batchnorm.batch_norm_train_forward_reference(x, gamma, beta, EPS)
     gx, ggamma, gbeta = batchnorm.batch_norm_backward_reference(gy, x, mean, invstd, gamma)
     for name, got, want in [("y", y, y_t), ("mean", mean, mean_t), ("invstd", invstd, invstd_t),
                             ("gx", gx, x_t.grad), ("ggamma", ggamma, gamma_t.grad), ("gbeta", gbeta, beta_t.grad)]:
@@ -136,12 +136,12 @@ def test_batch_norm_propagates_nan_and_inf_as_the_reference(impl, x_shape, dtype
     context = f"batch_norm[{impl}] with NaN/inf, x {x_shape}, {np.dtype(dtype)}, eps={eps}"
     with np.errstate(all="ignore"):  # the reference warns about the NaN it makes; that is the point here
         want = batchnorm.batch_norm_train_forward_reference(x, gamma, beta, eps)
-        _, mean, invstd = want
+        _, mean, _, invstd = want
         want_backward = batchnorm.batch_norm_backward_reference(gy, x, mean, invstd, gamma)
         want_eval = batchnorm.batch_norm_eval_forward_reference(x, running_mean, running_var, gamma, beta, eps)
     # check uses assert_allclose: NaN must meet NaN and inf the same inf; finite values within TOL
     got = run_kernel(batchnorm, impl, "batch_norm_train_forward", x, gamma, beta, eps)
-    for name, g, w in zip(("y", "mean", "invstd"), got, want, strict=True):
+    for name, g, w in zip(("y", "mean", "var", "invstd"), got, want, strict=True):
         check(g, w, dtype, f"{context}: train forward {name}")
     got = run_kernel(batchnorm, impl, "batch_norm_backward", gy, x, mean, invstd, gamma)
     for name, g, w in zip(("gx", "ggamma", "gbeta"), got, want_backward, strict=True):
@@ -160,7 +160,7 @@ def test_batch_norm_reference_matches_torch_on_nan_and_inf():
     y_t, mean_t, invstd_t = torch.native_batch_norm(x_t, gamma_t, beta_t, None, None, True, 0.1, eps)
     y_t.backward(torch.from_numpy(gy))
     with np.errstate(all="ignore"):
-        y, mean, invstd = batchnorm.batch_norm_train_forward_reference(x, gamma, beta, eps)
+        y, mean, _, invstd = batchnorm.batch_norm_train_forward_reference(x, gamma, beta, eps)
         gx, ggamma, gbeta = batchnorm.batch_norm_backward_reference(gy, x, mean, invstd, gamma)
         y_eval = batchnorm.batch_norm_eval_forward_reference(x, running_mean, running_var, gamma, beta, eps)
     y_eval_t = torch.nn.functional.batch_norm(*map(torch.from_numpy, (x, running_mean, running_var, gamma, beta)),

@@ -435,12 +435,12 @@ def test_frozen_conv_between_trainable_layers_computes_no_weight_gradient(monkey
     but Conv2d.backward skips its weight gradient."""
     import minires
     from minires import nn
-    from minires.ops import conv
+    from minires.kernels import conv
 
     computed = []
-    original = conv.Conv2d._weight_gradient
-    monkeypatch.setattr(conv.Conv2d, "_weight_gradient", lambda self, gy: computed.append(self.w.shape) or
-                        original(self, gy))
+    original = conv.conv2d_weight_grad
+    monkeypatch.setattr(conv, "conv2d_weight_grad", lambda x, gy, w_shape, *geometry: computed.append(w_shape) or
+                        original(x, gy, w_shape, *geometry))
     first, frozen = nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(4, 5, 3, padding=1)
     frozen.requires_grad_(False)
     frozen(first(minires.randn(2, 3, 8, 8))).sum().backward()

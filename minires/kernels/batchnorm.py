@@ -16,10 +16,10 @@ statistics are NOT updated here: F.batch_norm does that where you can see it, wi
 the unbiased variance var * M / (M - 1).
 
 Three implementations with one signature each (see kernels/__init__.py):
-    batch_norm_train_forward_<impl>(x, gamma, beta, eps) -> (y, mean, invstd)
+    batch_norm_train_forward_<impl>(x, gamma, beta, eps) -> (y, mean, var, invstd)
     batch_norm_eval_forward_<impl>(x, running_mean, running_var, gamma, beta, eps) -> y
     batch_norm_backward_<impl>(gy, x, mean, invstd, gamma) -> (gx, ggamma, gbeta)
-x, y, gy, gx: (N, C, H, W); gamma, beta, mean, invstd, running_*, ggamma, gbeta: (C,);
+x, y, gy, gx: (N, C, H, W); gamma, beta, mean, var, invstd, running_*, ggamma, gbeta: (C,);
 every output has x's dtype. The numba loops sum in float64 whatever the dtype.
 Step into the numba loops with NUMBA_DISABLE_JIT=1.
 """
@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import backend
 from . import _cuda
 from ._jit import parallel_jit, prange
 
@@ -35,6 +36,33 @@ from ._jit import parallel_jit, prange
 def _per_channel(v):
     """(C,) -> (1, C, 1, 1), to broadcast one value per channel over (N, C, H, W)."""
     return v.reshape(1, -1, 1, 1)
+
+
+
+# ----------------------------------------------------------------------------------------
+# The kernels the ops call: each picks its implementation for the array it is given.
+# ----------------------------------------------------------------------------------------
+
+
+def batch_norm_train_forward(x, gamma, beta, eps):
+    """x: (N, C, H, W) -> (y, mean, var, invstd): y like x, the batch statistics (C,) each."""
+    implementation = backend.choose(x, batch_norm_train_forward_reference, batch_norm_train_forward_numba,
+                                    batch_norm_train_forward_cupy)
+    return implementation(x, gamma, beta, eps)
+
+
+def batch_norm_eval_forward(x, running_mean, running_var, gamma, beta, eps):
+    """x: (N, C, H, W) -> y: (N, C, H, W), normalised with the running statistics."""
+    implementation = backend.choose(x, batch_norm_eval_forward_reference, batch_norm_eval_forward_numba,
+                                    batch_norm_eval_forward_cupy)
+    return implementation(x, running_mean, running_var, gamma, beta, eps)
+
+
+def batch_norm_backward(gy, x, mean, invstd, gamma):
+    """gy, x: (N, C, H, W) -> (gx, ggamma, gbeta): gx like x, the others (C,)."""
+    implementation = backend.choose(gy, batch_norm_backward_reference, batch_norm_backward_numba,
+                                    batch_norm_backward_cupy)
+    return implementation(gy, x, mean, invstd, gamma)
 
 
 # ----------------------------------------------------------------------------------------
@@ -46,14 +74,15 @@ def batch_norm_train_forward_reference(x, gamma, beta, eps):
     """Normalise each channel with the batch's own mean and (biased) variance.
 
     x: (N, C, H, W)     gamma, beta: (C,)     eps: float
-    returns y: (N, C, H, W), mean: (C,), invstd: (C,)   (mean, invstd are saved for backward)
+    returns y: (N, C, H, W), mean, var, invstd: (C,) each   (var updates the running
+    statistics; mean and invstd are saved for backward)
     """
     mean = x.mean(axis=(0, 2, 3))  # (C,)
     var = x.var(axis=(0, 2, 3))  # (C,), biased: divided by M = N*H*W
     invstd = 1 / np.sqrt(var + eps)
     x_hat = (x - _per_channel(mean)) * _per_channel(invstd)
     y = _per_channel(gamma) * x_hat + _per_channel(beta)
-    return y.astype(x.dtype, copy=False), mean, invstd.astype(x.dtype, copy=False)
+    return y.astype(x.dtype, copy=False), mean, var, invstd.astype(x.dtype, copy=False)
 
 
 def batch_norm_eval_forward_reference(x, running_mean, running_var, gamma, beta, eps):
@@ -88,8 +117,8 @@ def batch_norm_backward_reference(gy, x, mean, invstd, gamma):
 # ----------------------------------------------------------------------------------------
 
 
-def _batch_norm_train_forward_loops(x, gamma, beta, eps, y, mean, invstd):
-    """x, y: (N, C, H, W) contiguous; gamma, beta, mean, invstd: (C,); y, mean, invstd written.
+def _batch_norm_train_forward_loops(x, gamma, beta, eps, y, mean, var, invstd):
+    """x, y: (N, C, H, W) contiguous; gamma, beta, mean, var, invstd: (C,); y, mean, var, invstd written.
 
     Optimizations: the parallel loop runs over channels, and each iteration owns its
     channel (its statistics and its slice of y); sums go into float64 locals.
@@ -111,8 +140,10 @@ def _batch_norm_train_forward_loops(x, gamma, beta, eps, y, mean, invstd):
                     d = x[n, c, h, w] - mean_c
                     squares += d * d
         # np.sqrt, not math.sqrt: 1/sqrt(0) is then inf, as in the reference, with NUMBA_DISABLE_JIT=1 too
-        invstd_c = 1.0 / np.sqrt(squares / M + eps)
+        var_c = squares / M  # biased, as the normalisation uses it
+        invstd_c = 1.0 / np.sqrt(var_c + eps)
         mean[c] = mean_c
+        var[c] = var_c
         invstd[c] = invstd_c
         for n in range(N):
             for h in range(H):
@@ -164,16 +195,15 @@ def _batch_norm_backward_loops(gy, x, mean, invstd, gamma, gx, ggamma, gbeta):
 
 
 def batch_norm_train_forward_numba(x, gamma, beta, eps):
-    """batch_norm_train_forward_reference as loops.   x: (N, C, H, W) -> y, mean (C,), invstd (C,)"""
+    """batch_norm_train_forward_reference as loops.   x: (N, C, H, W) -> y, mean, var, invstd (C,) each"""
     C = x.shape[1]
     y = np.empty(x.shape, dtype=x.dtype)
-    mean = np.empty(C, dtype=x.dtype)
-    invstd = np.empty(C, dtype=x.dtype)
+    mean, var, invstd = (np.empty(C, dtype=x.dtype) for _ in range(3))
     _batch_norm_train_forward_jit(
         np.ascontiguousarray(x), np.ascontiguousarray(gamma, dtype=x.dtype), np.ascontiguousarray(beta, dtype=x.dtype),
-        float(eps), y, mean, invstd,
+        float(eps), y, mean, var, invstd,
     )
-    return y, mean, invstd
+    return y, mean, var, invstd
 
 
 def batch_norm_eval_forward_numba(x, running_mean, running_var, gamma, beta, eps):
@@ -221,14 +251,14 @@ def _backward_kernel():
 
 
 def batch_norm_train_forward_cupy(x, gamma, beta, eps):
-    """batch_norm_train_forward_reference on the GPU.   x: (N, C, H, W) cupy -> y, mean (C,), invstd (C,)"""
+    """batch_norm_train_forward_reference on the GPU.   x: (N, C, H, W) cupy -> y, mean, var, invstd (C,) each"""
     cp = _cuda.cupy()
     mean = x.mean(axis=(0, 2, 3))  # (C,), cupy's reduction
     var = x.var(axis=(0, 2, 3))  # biased
     invstd = 1 / cp.sqrt(var + eps)
     args = [_per_channel(v.astype(x.dtype, copy=False)) for v in (mean, invstd, gamma, beta)]
     y = _normalize_kernel()(x, *args)
-    return y, mean.astype(x.dtype, copy=False), invstd.astype(x.dtype, copy=False)
+    return y, mean.astype(x.dtype, copy=False), var.astype(x.dtype, copy=False), invstd.astype(x.dtype, copy=False)
 
 
 def batch_norm_eval_forward_cupy(x, running_mean, running_var, gamma, beta, eps):

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import backend
 from . import _cuda
 from ._jit import serial_jit
 
@@ -75,6 +76,24 @@ def _check_col_shape(col, x_shape, kernel_size, OH, OW) -> None:
             f"col2im: col must be (C*KH*KW, N*OH*OW) = {want} for x_shape {tuple(x_shape)} and "
             f"kernel {KH}x{KW}, got {tuple(col.shape)}"
         )
+
+
+
+# ----------------------------------------------------------------------------------------
+# The kernels as a user calls them: each picks its implementation for the array it is given.
+# (The convolution, kernels/conv.py, calls the loops below directly, chunk by chunk.)
+# ----------------------------------------------------------------------------------------
+
+
+def im2col(x, kernel_size, stride, padding, dilation):
+    """x: (N, C, H, W) -> col: (C*KH*KW, N*OH*OW), each column one patch."""
+    return backend.choose(x, im2col_reference, im2col_numba, im2col_cupy)(x, kernel_size, stride, padding, dilation)
+
+
+def col2im(col, x_shape, kernel_size, stride, padding, dilation):
+    """col: (C*KH*KW, N*OH*OW) -> x: (N, C, H, W), every entry added back to its pixel."""
+    implementation = backend.choose(col, col2im_reference, col2im_numba, col2im_cupy)
+    return implementation(col, x_shape, kernel_size, stride, padding, dilation)
 
 
 # ----------------------------------------------------------------------------------------

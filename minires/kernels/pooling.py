@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import backend
 from . import _cuda
 from ._jit import parallel_jit, prange
 from .im2col import conv_output_size, hit_table
@@ -58,6 +59,54 @@ def pool_output_size(H, W, kernel_size, stride, padding) -> tuple[int, int]:
 def _window_slice(i, j, SH, SW, OH, OW):
     """Index of a padded array at offset (i, j) of every window: (N, C, OH, OW) entries."""
     return (slice(None), slice(None), slice(i, i + SH * (OH - 1) + 1, SH), slice(j, j + SW * (OW - 1) + 1, SW))
+
+
+
+# ----------------------------------------------------------------------------------------
+# The kernels the ops call: each picks its implementation for the array it is given.
+# ----------------------------------------------------------------------------------------
+
+
+def max_pool2d_forward(x, kernel_size, stride, padding):
+    """x: (N, C, H, W) -> (y, argmax): (N, C, OH, OW) each."""
+    implementation = backend.choose(x, max_pool2d_forward_reference, max_pool2d_forward_numba,
+                                    max_pool2d_forward_cupy)
+    return implementation(x, kernel_size, stride, padding)
+
+
+def max_pool2d_backward(gy, argmax, x_shape, kernel_size, stride, padding):
+    """gy, argmax: (N, C, OH, OW) -> gx: (N, C, H, W), gy routed to each window's winner."""
+    implementation = backend.choose(gy, max_pool2d_backward_reference, max_pool2d_backward_numba,
+                                    max_pool2d_backward_cupy)
+    return implementation(gy, argmax, x_shape, kernel_size, stride, padding)
+
+
+def avg_pool2d_forward(x, kernel_size, stride, padding):
+    """x: (N, C, H, W) -> y: (N, C, OH, OW)."""
+    implementation = backend.choose(x, avg_pool2d_forward_reference, avg_pool2d_forward_numba,
+                                    avg_pool2d_forward_cupy)
+    return implementation(x, kernel_size, stride, padding)
+
+
+def avg_pool2d_backward(gy, x_shape, kernel_size, stride, padding):
+    """gy: (N, C, OH, OW) -> gx: (N, C, H, W), gy / (KH*KW) spread over each window."""
+    implementation = backend.choose(gy, avg_pool2d_backward_reference, avg_pool2d_backward_numba,
+                                    avg_pool2d_backward_cupy)
+    return implementation(gy, x_shape, kernel_size, stride, padding)
+
+
+def global_avg_pool2d_forward(x):
+    """x: (N, C, H, W) -> y: (N, C), the mean of each plane."""
+    implementation = backend.choose(x, global_avg_pool2d_forward_reference, global_avg_pool2d_forward_numba,
+                                    global_avg_pool2d_forward_cupy)
+    return implementation(x)
+
+
+def global_avg_pool2d_backward(gy, x_shape):
+    """gy: (N, C) -> gx: (N, C, H, W), gy / (H*W) at every pixel."""
+    implementation = backend.choose(gy, global_avg_pool2d_backward_reference, global_avg_pool2d_backward_numba,
+                                    global_avg_pool2d_backward_cupy)
+    return implementation(gy, x_shape)
 
 
 # ----------------------------------------------------------------------------------------

@@ -22,17 +22,15 @@ class BatchNorm2dTrain(Function):
         self.eps = eps
 
     def forward(self, x: Array, gamma: Array, beta: Array) -> Array:
-        forward = backend.kernel(batchnorm_kernels, "batch_norm_train_forward", x)
-        y, self.mean, self.invstd = forward(x, gamma, beta, self.eps)
-        self.var = 1 / (self.invstd * self.invstd) - self.eps  # biased batch variance, for the caller
-        self.x, self.gamma = x, gamma
+        # x_hat = (x - mean) * invstd, invstd = 1 / sqrt(var + eps);  y = gamma * x_hat + beta
+        y, self.mean, self.var, self.invstd = batchnorm_kernels.batch_norm_train_forward(x, gamma, beta, self.eps)
+        self.x, self.gamma = x, gamma  # self.var (biased) is for the caller's running statistics
         return y
 
     def backward(self, gy: Array):
-        backward = backend.kernel(batchnorm_kernels, "batch_norm_backward", gy)
         # gx = gamma*invstd/M * (M*gy - sum(gy) - x_hat*sum(gy*x_hat)),
         # ggamma = sum(gy*x_hat), gbeta = sum(gy)   (sums over N, H, W)
-        return backward(gy, self.x, self.mean, self.invstd, self.gamma)
+        return batchnorm_kernels.batch_norm_backward(gy, self.x, self.mean, self.invstd, self.gamma)
 
 
 class BatchNorm2dEval(Function):
@@ -43,12 +41,12 @@ class BatchNorm2dEval(Function):
 
     def forward(self, x: Array, running_mean: Array, running_var: Array, gamma: Array, beta: Array) -> Array:
         xp = backend.array_module(x)
-        forward = backend.kernel(batchnorm_kernels, "batch_norm_eval_forward", x)
         self.x = x
         self.mean = running_mean.reshape(1, -1, 1, 1)
         self.invstd = (1 / xp.sqrt(running_var + self.eps)).reshape(1, -1, 1, 1)
         self.gamma = gamma.reshape(1, -1, 1, 1)
-        return forward(x, running_mean, running_var, gamma, beta, self.eps)
+        # y = gamma * (x - running_mean) / sqrt(running_var + eps) + beta
+        return batchnorm_kernels.batch_norm_eval_forward(x, running_mean, running_var, gamma, beta, self.eps)
 
     def backward(self, gy: Array):
         x_hat = (self.x - self.mean) * self.invstd

@@ -78,19 +78,19 @@ class Relu(Function):
     def forward(self, x: Array) -> Array:
         # keep y, not x (as PyTorch): y > 0 exactly where x > 0, so x itself can be freed
         # (or overwritten by relu_)
-        self.y = backend.kernel(elementwise_kernels, "relu_forward", x)(x)
+        self.y = elementwise_kernels.relu_forward(x)
         return self.y
 
     def backward(self, gy: Array):
         # gx = gy where x > 0 (i.e. y > 0), else 0 (also at x = 0, as in PyTorch)
-        return backend.kernel(elementwise_kernels, "relu_backward", gy)(self.y, gy)
+        return elementwise_kernels.relu_backward(self.y, gy)
 
 
 class ResidualAdd(Function):
     """y = a + b for two tensors of one shape: a residual block's join, through the add kernel."""
 
     def forward(self, a: Array, b: Array) -> Array:
-        return backend.kernel(elementwise_kernels, "add_forward", a)(a, b)
+        return elementwise_kernels.add_forward(a, b)
 
     def backward(self, gy: Array):
         # ga = gy, gb = gy: the identity path hands the gradient through unchanged

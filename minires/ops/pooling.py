@@ -6,7 +6,6 @@ kernel_size, stride, padding: (int, int) pairs. The loops live in kernels/poolin
 
 from __future__ import annotations
 
-from .. import backend
 from ..kernels import pooling as pooling_kernels
 from .function import Array, Function
 
@@ -18,15 +17,14 @@ class MaxPool2d(Function):
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
 
     def forward(self, x: Array) -> Array:
-        forward = backend.kernel(pooling_kernels, "max_pool2d_forward", x)
-        y, self.argmax = forward(x, self.kernel_size, self.stride, self.padding)
+        y, self.argmax = pooling_kernels.max_pool2d_forward(x, self.kernel_size, self.stride, self.padding)
         self.x_shape = x.shape
         return y
 
     def backward(self, gy: Array):
-        backward = backend.kernel(pooling_kernels, "max_pool2d_backward", gy)
         # gx = gy routed to the entry that won each window (summed where windows overlap)
-        return backward(gy, self.argmax, self.x_shape, self.kernel_size, self.stride, self.padding)
+        return pooling_kernels.max_pool2d_backward(gy, self.argmax, self.x_shape, self.kernel_size, self.stride,
+                                                   self.padding)
 
 
 class AvgPool2d(Function):
@@ -37,13 +35,11 @@ class AvgPool2d(Function):
 
     def forward(self, x: Array) -> Array:
         self.x_shape = x.shape
-        return backend.kernel(pooling_kernels, "avg_pool2d_forward", x)(x, self.kernel_size, self.stride,
-                                                                        self.padding)
+        return pooling_kernels.avg_pool2d_forward(x, self.kernel_size, self.stride, self.padding)
 
     def backward(self, gy: Array):
-        backward = backend.kernel(pooling_kernels, "avg_pool2d_backward", gy)
         # gx = gy / (KH*KW) spread over each window (summed where windows overlap)
-        return backward(gy, self.x_shape, self.kernel_size, self.stride, self.padding)
+        return pooling_kernels.avg_pool2d_backward(gy, self.x_shape, self.kernel_size, self.stride, self.padding)
 
 
 class GlobalAvgPool2d(Function):
@@ -51,8 +47,8 @@ class GlobalAvgPool2d(Function):
 
     def forward(self, x: Array) -> Array:
         self.x_shape = x.shape
-        return backend.kernel(pooling_kernels, "global_avg_pool2d_forward", x)(x)
+        return pooling_kernels.global_avg_pool2d_forward(x)
 
     def backward(self, gy: Array):
         # gx = gy / (H*W) at every position of the plane
-        return backend.kernel(pooling_kernels, "global_avg_pool2d_backward", gy)(gy, self.x_shape)
+        return pooling_kernels.global_avg_pool2d_backward(gy, self.x_shape)

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from ... import random as mr_random
-from ... import threads
+from ... import tuning
 
 STATUS_CHECK_INTERVAL = 1.0  # seconds between the main process's checks that its workers are alive
 IDLE_CHECK_INTERVAL = 0.1  # seconds between an idle worker's checks for shutdown
@@ -193,9 +193,7 @@ def worker_loop(worker_id: int, num_workers: int, dataset: Any, iterable: bool, 
 def _limit_threads() -> None:
     """One thread for BLAS and for minires' chunks in a worker (as PyTorch's torch.set_num_threads(1)):
     the workers run beside the model's own threads and must not compete with them for every core."""
-    threads.set_cpu_threads(1)
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        return
-    threadpool_limits(1)
+    tuning.set_num_threads(1)
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)  # BLAS and OpenMP alike

@@ -1,0 +1,89 @@
+"""kernels/conv.py: the fast convolution (chunks, threads, the stride-1 input gradient as a
+convolution) computes the reference's four equations, on awkward shapes and with NaN/inf."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from helpers import random_array
+
+from minires import backend
+from minires.kernels import _chunks, conv
+
+pytestmark = pytest.mark.skipif(not backend.numba_available(), reason="numba is not installed")
+
+# id: (x_shape, w_shape, stride, padding, dilation, groups)
+CASES = {
+    "3x3_s1_p1": ((2, 3, 5, 5), (4, 3, 3, 3), (1, 1), (1, 1), (1, 1), 1),
+    "3x3_s2_p1_odd": ((3, 2, 7, 9), (5, 2, 3, 3), (2, 2), (1, 1), (1, 1), 1),
+    "batch1_1x1_s2": ((1, 4, 6, 5), (3, 4, 1, 1), (2, 2), (0, 0), (1, 1), 1),
+    "2x3_s21_p1_d2": ((2, 2, 7, 8), (3, 2, 2, 3), (2, 1), (1, 1), (2, 2), 1),
+    "groups2_s1_p2": ((2, 4, 6, 6), (6, 2, 3, 3), (1, 1), (2, 2), (1, 1), 2),
+    "3x3_s1_p0": ((2, 3, 6, 7), (2, 3, 3, 3), (1, 1), (0, 0), (1, 1), 1),
+}
+TOL = {np.float32: {"rtol": 1e-4, "atol": 1e-5}, np.float64: {"rtol": 1e-11, "atol": 1e-11}}
+
+
+@pytest.fixture(params=[(1, 2**30), (2, 1)], ids=["one_chunk", "chunk_per_image_two_workers"])
+def chunking(request):
+    workers, workspace = request.param
+    default = _chunks.workspace_bytes()
+    _chunks.set_workers(workers)
+    _chunks.set_workspace_bytes(workspace)
+    yield
+    _chunks.set_workers(1)
+    _chunks.set_workspace_bytes(default)
+
+
+def inputs(case, dtype, layout="contiguous"):
+    x_shape, w_shape, stride, padding, dilation, groups = CASES[case]
+    x = random_array(x_shape, seed=0, dtype=dtype, layout=layout)
+    w = random_array(w_shape, seed=1, dtype=dtype)
+    y_shape = conv.conv2d_forward_reference(x, w, stride, padding, dilation, groups).shape
+    gy = random_array(y_shape, seed=2, dtype=dtype, layout=layout)
+    return x, w, gy, (stride, padding, dilation, groups)
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "transposed"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("case", CASES)
+def test_numba_convolution_agrees_with_the_four_equations(chunking, case, dtype, layout):
+    x, w, gy, geometry = inputs(case, dtype, layout)
+    context = f"conv2d numba vs reference, {case}, {np.dtype(dtype)}, {layout}"
+    pairs = [
+        ("y", conv.conv2d_forward_numba(x, w, *geometry), conv.conv2d_forward_reference(x, w, *geometry)),
+        ("gw", conv.conv2d_weight_grad_numba(x, gy, w.shape, *geometry),
+         conv.conv2d_weight_grad_reference(x, gy, w.shape, *geometry)),
+        ("gx", conv.conv2d_input_grad_numba(gy, w, x.shape, *geometry),
+         conv.conv2d_input_grad_reference(gy, w, x.shape, *geometry)),
+    ]
+    for name, got, want in pairs:
+        assert got.shape == want.shape and got.dtype == want.dtype, f"{context}: {name} {got.shape} {got.dtype}"
+        np.testing.assert_allclose(got, want, **TOL[dtype], err_msg=f"{context}: {name}")
+
+
+@pytest.mark.parametrize("case", ["3x3_s1_p1", "3x3_s2_p1_odd"])
+def test_numba_convolution_propagates_nan_and_inf_as_the_reference(chunking, case):
+    x, w, gy, geometry = inputs(case, np.float64)
+    x[0, 0, 1, 2], x[-1, -1, 3, 3] = np.nan, np.inf
+    gy[0, 0, 1, 1] = -np.inf
+    with np.errstate(all="ignore"):
+        for name in ("forward", "weight_grad", "input_grad"):
+            args = {"forward": (x, w), "weight_grad": (x, gy, w.shape), "input_grad": (gy, w, x.shape)}[name]
+            got = getattr(conv, f"conv2d_{name}_numba")(*args, *geometry)
+            want = getattr(conv, f"conv2d_{name}_reference")(*args, *geometry)
+            np.testing.assert_array_equal(np.isnan(got), np.isnan(want), err_msg=f"{case}: {name} NaN positions")
+            np.testing.assert_array_equal(np.isinf(got), np.isinf(want), err_msg=f"{case}: {name} inf positions")
+            finite = np.isfinite(want)
+            np.testing.assert_allclose(got[finite], want[finite], **TOL[np.float64], err_msg=f"{case}: {name}")
+
+
+def test_the_public_kernels_choose_by_array_and_environment(monkeypatch):
+    x, w, gy, geometry = inputs("3x3_s1_p1", np.float64)
+    for kernels in ("reference", "numba"):
+        monkeypatch.setenv("MINIRES_KERNELS", kernels)
+        conv.conv2d_forward(x, w, *geometry)
+        conv.conv2d_input_grad(gy, w, x.shape, *geometry)
+        conv.conv2d_weight_grad(x, gy, w.shape, *geometry)
+        assert {backend.last_used[k] for k in ("conv2d_forward", "conv2d_input_grad", "conv2d_weight_grad")} == \
+            {kernels}
