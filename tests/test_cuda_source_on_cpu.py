@@ -304,3 +304,32 @@ def test_cuda_sources_propagate_nan_and_inf_as_the_reference(cuda_on_cpu, dtype)
     for eps in (1e-5, 0.0):
         check_batch_norm_cuda_source(x, gy, gamma, beta, running_mean, running_var, eps,
                                      f"batch_norm {context}, eps={eps}")
+
+
+def every_cuda_source():
+    """(module name, constant name, source) of every CUDA C kernel source in minires/kernels/."""
+    import importlib
+    import pkgutil
+
+    import minires.kernels
+
+    found = []
+    for info in pkgutil.iter_modules(minires.kernels.__path__):
+        module = importlib.import_module(f"minires.kernels.{info.name}")
+        found += [(info.name, name, value) for name, value in vars(module).items()
+                  if name.endswith("_CUDA") and isinstance(value, str) and "__global__" in value]
+    return found
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+def test_every_raw_kernel_source_compiles_with_the_shim(cuda_on_cpu, dtype):
+    """Every RawKernel source (a module constant named *_CUDA) compiles with gcc through the shim,
+    so a new kernel cannot slip past the CPU checks with a syntax or type error."""
+    import re
+
+    sources = every_cuda_source()
+    assert len(sources) >= 6, [name for _, name, _ in sources]  # im2col, col2im, 2 max pool, 2 avg pool at least
+    for module, name, source in sources:
+        for kernel_name in re.findall(r'extern "C" __global__ void (\w+)', source):
+            kernel = _cuda.raw_kernel(source, kernel_name, dtype)  # the fixture's raw_kernel builds with gcc
+            assert callable(kernel.function), f"{module}.{name}: {kernel_name} did not build"

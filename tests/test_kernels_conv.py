@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import random_array
+from helpers import IMPLS, random_array, run_kernel
 
 from minires import backend
 from minires.kernels import _chunks, conv
-
-pytestmark = pytest.mark.skipif(not backend.numba_available(), reason="numba is not installed")
 
 # id: (x_shape, w_shape, stride, padding, dilation, groups)
 CASES = {
@@ -44,17 +42,18 @@ def inputs(case, dtype, layout="contiguous"):
     return x, w, gy, (stride, padding, dilation, groups)
 
 
+@pytest.mark.parametrize("impl", IMPLS)
 @pytest.mark.parametrize("layout", ["contiguous", "transposed"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
 @pytest.mark.parametrize("case", CASES)
-def test_numba_convolution_agrees_with_the_four_equations(chunking, case, dtype, layout):
+def test_fast_convolution_agrees_with_the_four_equations(chunking, case, dtype, layout, impl):
     x, w, gy, geometry = inputs(case, dtype, layout)
-    context = f"conv2d numba vs reference, {case}, {np.dtype(dtype)}, {layout}"
+    context = f"conv2d {impl} vs reference, {case}, {np.dtype(dtype)}, {layout}"
     pairs = [
-        ("y", conv.conv2d_forward_numba(x, w, *geometry), conv.conv2d_forward_reference(x, w, *geometry)),
-        ("gw", conv.conv2d_weight_grad_numba(x, gy, w.shape, *geometry),
+        ("y", run_kernel(conv, impl, "conv2d_forward", x, w, *geometry), conv.conv2d_forward_reference(x, w, *geometry)),
+        ("gw", run_kernel(conv, impl, "conv2d_weight_grad", x, gy, w.shape, *geometry),
          conv.conv2d_weight_grad_reference(x, gy, w.shape, *geometry)),
-        ("gx", conv.conv2d_input_grad_numba(gy, w, x.shape, *geometry),
+        ("gx", run_kernel(conv, impl, "conv2d_input_grad", gy, w, x.shape, *geometry),
          conv.conv2d_input_grad_reference(gy, w, x.shape, *geometry)),
     ]
     for name, got, want in pairs:
@@ -63,6 +62,7 @@ def test_numba_convolution_agrees_with_the_four_equations(chunking, case, dtype,
 
 
 @pytest.mark.parametrize("case", ["3x3_s1_p1", "3x3_s2_p1_odd"])
+@pytest.mark.skipif(not backend.numba_available(), reason="numba is not installed")
 def test_numba_convolution_propagates_nan_and_inf_as_the_reference(chunking, case):
     x, w, gy, geometry = inputs(case, np.float64)
     x[0, 0, 1, 2], x[-1, -1, 3, 3] = np.nan, np.inf
@@ -78,6 +78,7 @@ def test_numba_convolution_propagates_nan_and_inf_as_the_reference(chunking, cas
             np.testing.assert_allclose(got[finite], want[finite], **TOL[np.float64], err_msg=f"{case}: {name}")
 
 
+@pytest.mark.skipif(not backend.numba_available(), reason="numba is not installed")
 def test_the_public_kernels_choose_by_array_and_environment(monkeypatch):
     x, w, gy, geometry = inputs("3x3_s1_p1", np.float64)
     for kernels in ("reference", "numba"):
