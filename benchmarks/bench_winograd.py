@@ -1,0 +1,104 @@
+"""Winograd F(2x2, 3x3) (minires/kernels/winograd.py, numba) against the im2col + GEMM
+convolution (minires/ops/conv.py), per layer shape: forward, input gradient, weight gradient.
+
+    python benchmarks/bench_winograd.py                  # 2 threads, batch 128, float32
+    python benchmarks/bench_winograd.py --repeat 9 --variants
+
+3x3 convolutions, stride 1, padding 1, C = C_out. Every call is timed --repeat times,
+the two implementations taking turns call by call (so a busy neighbour slows both
+alike); the table gives the median in ms and the ratio winograd / im2col (below 1:
+winograd is faster). --variants also times the input gradient computed as the adjoint
+of the forward's steps (the default, for padding <= 2, is a Winograd forward convolution
+of gy with the flipped kernel: see the module docstring), and the forward with other
+chunk sizes (backend.set_workspace_bytes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+# Idle BLAS and OpenMP threads must sleep, not spin (see minires/__init__.py).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+
+import minires  # noqa: F401, I001  first: it sets the thread policies before numpy loads OpenBLAS
+import numba
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from minires import backend, threads
+from minires.kernels import winograd
+from minires.ops.conv import Conv2d
+
+parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+parser.add_argument("--batch", type=int, default=128)
+parser.add_argument("--threads", type=int, default=2)
+parser.add_argument("--repeat", type=int, default=7)
+parser.add_argument("--layers", default="16@32,32@16,64@8,128@16,256@8,512@4", help="C@HxW, comma separated")
+parser.add_argument("--variants", action="store_true", help="also time the adjoint input gradient, chunk sizes")
+args = parser.parse_args()
+
+
+def layer_calls(C: int, size: int) -> dict[str, dict[str, callable]]:
+    """operation -> implementation -> a function doing it once, for one layer shape."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((args.batch, C, size, size), dtype=np.float32)
+    w = rng.standard_normal((C, C, 3, 3), dtype=np.float32) * 0.1
+    gy = rng.standard_normal((args.batch, C, size, size), dtype=np.float32)
+    conv = Conv2d((1, 1), (1, 1), (1, 1), 1)
+    conv.needs_input_grad = (True, True)
+    conv.forward(x, w)  # keeps x and w for the gradients
+    padding = (1, 1)
+    calls = {
+        "forward": {"winograd": lambda: winograd.winograd_conv3x3_forward_numba(x, w, padding),
+                    "im2col": lambda: conv.forward(x, w)},
+        "input grad": {"winograd": lambda: winograd.winograd_conv3x3_input_grad_numba(gy, w, x.shape, padding),
+                       "im2col": lambda: conv._input_gradient(gy)},
+        "weight grad": {"winograd": lambda: winograd.winograd_conv3x3_weight_grad_numba(x, gy, padding),
+                        "im2col": lambda: conv._weight_gradient(gy)},
+    }
+    if args.variants:
+        calls["input grad"]["wino adjoint"] = lambda: winograd.winograd_conv3x3_input_grad_adjoint_numba(
+            gy, w, x.shape, padding)
+        for mb in (1, 2, 8):
+            def forward_with_workspace(mb=mb):
+                old = backend.workspace_bytes()
+                backend.set_workspace_bytes(mb * 2**20)
+                try:
+                    winograd.winograd_conv3x3_forward_numba(x, w, padding)
+                finally:
+                    backend.set_workspace_bytes(old)
+            calls["forward"][f"wino {mb}MiB"] = forward_with_workspace
+    return calls
+
+
+def main() -> None:
+    threads.set_cpu_threads(args.threads)
+    numba.set_num_threads(args.threads)
+    layers = [tuple(int(v) for v in spec.split("@")) for spec in args.layers.split(",")]
+    print(f"ms, median of {args.repeat} | batch {args.batch} | {args.threads} threads | float32 | 3x3, stride 1, "
+          f"padding 1 | workspace {backend.workspace_bytes() / 2**20:g} MiB | ratio = winograd / im2col")
+    header = f"{'layer':>10s} {'op':>12s} {'winograd':>9s} {'im2col':>8s} {'ratio':>6s}"
+    print(header + ("   variants (ms)" if args.variants else ""))
+    with threadpool_limits(limits=args.threads):
+        for C, size in layers:
+            for op, impls in layer_calls(C, size).items():
+                for fn in impls.values():
+                    fn()  # warm-up (and numba compilation)
+                times = {name: [] for name in impls}
+                for _ in range(args.repeat):
+                    for name, fn in impls.items():  # interleaved: each round times every implementation once
+                        start = time.perf_counter()
+                        fn()
+                        times[name].append(1000 * (time.perf_counter() - start))
+                median = {name: float(np.median(t)) for name, t in times.items()}
+                extra = "  ".join(f"{name} {ms:.1f}" for name, ms in median.items()
+                                  if name not in ("winograd", "im2col"))
+                print(f"{f'{C}@{size}x{size}':>10s} {op:>12s} {median['winograd']:9.1f} {median['im2col']:8.1f} "
+                      f"{median['winograd'] / median['im2col']:6.2f}   {extra}")
+
+
+if __name__ == "__main__":
+    main()
