@@ -49,7 +49,7 @@ scatter (each tile adding into its window): one writer per element, no races on 
 GPU, the same result every run. The input gradient could also be computed as a
 Winograd convolution of gy with the flipped, channel-swapped kernel and padding 2 - P
 (ops/conv.py explains that identity). Measured on 2 cores (benchmarks/bench_winograd.py
---variants) that was 10-20% faster than the adjoint's gather, so the numba version
+--variants) that was 7-19% faster than the adjoint's gather, so the numba version
 uses it when P <= 2 and the adjoint otherwise; the reference and cupy versions use the
 adjoint (the chain rule as written above; on a GPU the gather is one thread a pixel).
 
@@ -60,7 +60,9 @@ so an output is non-finite exactly when the direct convolution's is (NaN or inf,
 may differ), and a NaN input gives NaN in exactly the outputs whose 3x3 window covers
 it. The NumPy reference multiplies by the whole matrices, and 0 * NaN = NaN, so there
 a non-finite input reaches every output of every tile whose 4x4 window covers it.
-Finite inputs of moderate size always give finite outputs.
+Finite inputs of moderate size always give finite outputs. Rounding: F(2, 3)'s matrices
+hold only 0, +-1 and 1/2, so float32 stays as accurate as im2col + GEMM (measured at
+16-256 channels: max error 2e-7 to 6e-7 of the largest output, im2col 2e-7 to 6e-7).
 
 Three implementations with one signature each (see kernels/__init__.py):
     winograd_conv3x3_forward_<impl>(x, w, padding) -> y
@@ -436,13 +438,23 @@ def _input_grad_gather_loops(gV, gx, PH, PW, TH, TW):
     return gx
 
 
-def winograd_chunks(n: int, floats_per_image: int, itemsize: int, min_images: int = 1) -> list[tuple[int, int]]:
-    """Chunks of images whose two transformed buffers (floats_per_image entries an image,
-    e.g. V and M: 16*(C + C_out)*TH*TW) fit in the workspace, so that the GEMMs read them
-    from cache, but of at least min_images images; as many as a multiple of the CPU
-    threads (see ops/conv.py)."""
-    images_per_chunk = max(min_images, backend.workspace_bytes() // max(1, floats_per_image * itemsize))
-    return threads.balanced_chunks(n, images_per_chunk)
+def winograd_chunks(n: int, C: int, C_out: int, TH: int, TW: int, itemsize: int) -> list[tuple[int, int]]:
+    """Chunks of the batch for the numba versions, as many as a multiple of the CPU threads
+    (see ops/conv.py), each of the most images such that
+
+    - its two tile stacks (V and M, or gM and gV: 16*(C + C_out)*TH*TW entries an image)
+      take at most half of `backend.workspace_bytes()`, so that the GEMMs find them in
+      cache: measured 5-20% faster than the whole workspace at 16-64 channels (1 MiB of
+      L2 cache per core on the test machine), the same at 128-256;
+    - but it has at least max(C, C_out) tiles, so that the GEMMs' third matrix stack (U,
+      or the gU each chunk of the weight gradient makes: 16*C_out*C entries) is no bigger
+      than the tile stacks: with 512 channels at 4x4 the workspace alone made chunks of 32
+      tiles, and reading U then took longer than the multiplications.
+    """
+    floats_per_image = 16 * (C + C_out) * TH * TW
+    images_per_chunk = backend.workspace_bytes() // 2 // (floats_per_image * itemsize)
+    enough_tiles = -(-max(C, C_out) // (TH * TW))  # ceil
+    return threads.balanced_chunks(n, max(images_per_chunk, enough_tiles))
 
 
 def tile_stack(rows: int, T: int, dtype) -> np.ndarray:
@@ -481,7 +493,7 @@ def winograd_conv3x3_forward_numba(x, w, padding):
         M = np.matmul(U, V, out=tile_stack(C_out, V.shape[2], x.dtype))  # M[xi] = U[xi] @ V[xi]  (16, C_out, T_chunk)
         _output_transform_jit(M, y[start:stop], TH, TW)  # Y = A^T M A
 
-    threads.map_chunks(one_chunk, winograd_chunks(N, 16 * (C + C_out) * TH * TW, x.itemsize), x)
+    threads.map_chunks(one_chunk, winograd_chunks(N, C, C_out, TH, TW, x.itemsize), x)
     return y
 
 
@@ -490,7 +502,7 @@ def winograd_conv3x3_input_grad_numba(gy, w, x_shape, padding):
 
     For padding <= 2, as a Winograd forward convolution of gy with the kernel flipped and
     its channel axes swapped, padding 2 - P (the identity in ops/conv.py): measured on 2
-    cores it took 0.8-0.9x the time of the adjoint below at ResNet-20 sizes (that one's
+    cores it took 0.8-0.93x the time of the adjoint below at 16-512 channels (that one's
     gather reads each tile's 4x4 window gradient from a scratch, the forward's output
     transform writes its 2x2 straight to y). Both are exact up to rounding."""
     _check_shapes(x_shape, w.shape, gy.shape, padding)
@@ -518,7 +530,7 @@ def winograd_conv3x3_input_grad_adjoint_numba(gy, w, x_shape, padding):
         gV = np.matmul(U_t, gM, out=tile_stack(C, gM.shape[2], gy.dtype))  # gV[xi] = U[xi]^T @ gM[xi]
         _input_grad_gather_jit(gV, gx[start:stop], PH, PW, TH, TW)  # gx = sum of B gV B^T over covering tiles
 
-    threads.map_chunks(one_chunk, winograd_chunks(N, 16 * (C + C_out) * TH * TW, gy.itemsize), gy)
+    threads.map_chunks(one_chunk, winograd_chunks(N, C, C_out, TH, TW, gy.itemsize), gy)
     return gx
 
 
@@ -538,10 +550,7 @@ def winograd_conv3x3_weight_grad_numba(x, gy, padding):
         # gU[xi] = gM[xi] @ V[xi]^T over this chunk's tiles (in a tile stack: the transform reads 16 at once)
         return np.matmul(gM, V.transpose(0, 2, 1), out=tile_stack(C_out, C, x.dtype))
 
-    # Each chunk makes a whole gU (16*C_out*C entries) to be added up: at least C tiles a
-    # chunk (min_images), so that gU is no bigger than the chunk's gM (16*C_out*T_chunk).
-    # With 4 KiB of V and gM per chunk, 512 channels at 4x4 took 1.6x the forward's time.
-    chunks = winograd_chunks(N, 16 * (C + C_out) * TH * TW, x.itemsize, min_images=-(-C // (TH * TW)))
+    chunks = winograd_chunks(N, C, C_out, TH, TW, x.itemsize)  # each chunk makes a whole gU, to be added up
     gU = tile_stack(C_out, C, x.dtype)
     gU[...] = 0
     for part in threads.map_chunks(one_chunk, chunks, x):
