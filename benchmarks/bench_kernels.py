@@ -101,7 +101,7 @@ def time_side(side: str) -> dict[str, list[float]]:
 
 
 def main() -> None:
-    from sides import print_times, run_sides
+    from sides import blas_note, print_times, run_sides
 
     if args.side:  # a child process: nothing may load numpy before time_side imports minires
         print_times(time_side(args.side))
@@ -117,7 +117,7 @@ def main() -> None:
         del sides["reference"]
     times = run_sides(__file__, sides, args.rounds)
     impls = [side for side in sides if side != "torch"]
-    print(f"forward + backward, ms | batch {args.batch} | {args.threads} threads | float32 | best of "
+    print(f"{blas_note()} | forward + backward, ms | batch {args.batch} | {args.threads} threads | float32 | best of "
           f"{args.rounds} rounds x {args.repeat} | each side in its own process, taking turns")
     print(f"{'':34s}" + "".join(f"{impl:>12s} {'ratio':>7s}" for impl in impls) + f"{'torch':>12s}")
     for name in times["torch"]:

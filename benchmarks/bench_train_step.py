@@ -112,7 +112,7 @@ def time_side(side: str) -> dict[str, list[float]]:
 
 
 def main() -> None:
-    from sides import print_times, run_sides
+    from sides import blas_note, print_times, run_sides
 
     if args.side:  # a child process: one side, one row
         print_times(time_side(args.side))
@@ -132,7 +132,7 @@ def main() -> None:
     median = {name: float(np.median(t["ms"])) for name, t in times.items()}
 
     print(f"batch {args.batch} | {args.threads} threads | float32 | {args.rounds} rounds x {args.steps} steps | "
-          f"each row and side in its own process, taking turns | medians")
+          f"each row and side in its own process, taking turns | medians | {blas_note()}")
     print(f"{'':24s} {'minires ms':>11s} {'torch ms':>9s} {'ratio':>7s}   (bar {BAR}x)")
     for model, mode in rows:
         ours, theirs = median[f"minires {model} {mode}"], median[f"torch {model} {mode}"]

@@ -5,6 +5,10 @@ makes idle OpenMP threads sleep (`mr.tune_process()`, minires/tuning.py), while 
 between calls, and in one shared process either choice would slow the other side down.
 The sides take turns for several rounds, so the machine's drifting load hits all alike.
 
+Which kernels NumPy's OpenBLAS runs (AVX2 or AVX-512, say) decides much of minires's
+speed, and an environment can force them (OPENBLAS_CORETYPE): `blas_note()` names them
+for the benchmark's header, so a printed table says what it measured.
+
 A benchmark script calls `run_sides(...)` in its parent process; the same script, started
 with `--side NAME`, times that side alone and prints its times as one JSON line.
 """
@@ -31,6 +35,17 @@ def run_sides(script: str, sides: dict[str, tuple[list[str], dict[str, str]]], r
             for case, ms in json.loads(result.stdout.strip().splitlines()[-1]).items():
                 times[side].setdefault(case, []).extend(ms)
     return times
+
+
+def blas_note() -> str:
+    """One line for a benchmark's header: the kernels NumPy's OpenBLAS runs in this environment."""
+    import numpy  # noqa: F401  loads OpenBLAS, so that threadpoolctl can ask it
+    from threadpoolctl import threadpool_info
+
+    found = [f"{pool['internal_api']} {pool.get('architecture')}" for pool in threadpool_info()
+             if pool["user_api"] == "blas"]
+    forced = f" (OPENBLAS_CORETYPE={os.environ['OPENBLAS_CORETYPE']})" if "OPENBLAS_CORETYPE" in os.environ else ""
+    return f"numpy's BLAS: {', '.join(found) or 'unknown'}{forced}"
 
 
 def print_times(times: dict[str, list[float]]) -> None:

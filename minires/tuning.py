@@ -22,6 +22,7 @@ which does, visibly, what each of these lines says (docs/fast.md measures each):
    MALLOC_* or GLIBC_TUNABLES is in the environment (you chose for yourself).
 
 `set_num_threads` alone is PyTorch's `torch.set_num_threads`; `get_num_threads` reads it back.
+
 """
 
 from __future__ import annotations

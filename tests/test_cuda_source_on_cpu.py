@@ -5,7 +5,7 @@ turns a kernel source into plain C++ (`__global__` expands to nothing; blockIdx,
 and blockDim become global variables), gcc builds a shared library, and a fake launch
 calls the kernel once for every (block, thread) pair, as the GPU would. The `_cupy`
 wrappers themselves run, with numpy standing in for cupy, so their launch arguments
-(sizes, dtypes, geometry) are checked too. The one-line ElementwiseKernel bodies (ReLU,
+(sizes, dtypes, geometry) are checked too (the Winograd GEMMs run as numpy's matmul). The one-line ElementwiseKernel bodies (ReLU,
 add, batch norm's normalise and backward) are compiled the same way, inside a C loop over
 the broadcast elements; cupy's reductions (batch norm's sums) run as numpy's here.
 Each family is also fed NaN and +-inf, which must come out as the reference's.
@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 from helpers import random_array
 
-from minires.kernels import _cuda, batchnorm, conv, elementwise, im2col, pooling
+from minires.kernels import _cuda, batchnorm, conv, elementwise, im2col, pooling, winograd
 
 pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc is not installed")
 
@@ -30,6 +30,7 @@ SHIM = """
 #include <cmath>
 #define isnan std::isnan
 #define __global__
+#define __device__
 struct minires_uint3 { unsigned int x, y, z; };
 extern "C" { minires_uint3 blockIdx, threadIdx, blockDim; }  // set by the fake launch before each call
 typedef %s T;
@@ -333,3 +334,56 @@ def test_every_raw_kernel_source_compiles_with_the_shim(cuda_on_cpu, dtype):
         for kernel_name in re.findall(r'extern "C" __global__ void (\w+)', source):
             kernel = _cuda.raw_kernel(source, kernel_name, dtype)  # the fixture's raw_kernel builds with gcc
             assert callable(kernel.function), f"{module}.{name}: {kernel_name} did not build"
+
+
+# ---- Winograd F(2x2, 3x3) ----------------------------------------------------------------------
+
+# id: (x_shape, C_out, padding): odd sizes (a cropped last tile), padding 0, 1, 2 and 3
+WINOGRAD_CASES = {
+    "7x5_p1": ((2, 3, 7, 5), 4, (1, 1)),
+    "1x1_p1": ((1, 2, 1, 1), 3, (1, 1)),
+    "6x5_p0": ((1, 2, 6, 5), 2, (0, 0)),
+    "3x4_p23": ((1, 2, 3, 4), 1, (2, 3)),
+}
+
+
+def winograd_arrays(case, dtype):
+    x_shape, C_out, padding = WINOGRAD_CASES[case]
+    x = random_array(x_shape, seed=0, dtype=dtype, layout="transposed")
+    w = random_array((C_out, x_shape[1], 3, 3), seed=1, dtype=dtype)
+    OH, OW = x_shape[2] + 2 * padding[0] - 2, x_shape[3] + 2 * padding[1] - 2
+    gy = random_array((x_shape[0], C_out, OH, OW), seed=2, dtype=dtype)
+    return x, w, gy, padding
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+@pytest.mark.parametrize("case", WINOGRAD_CASES)
+def test_winograd_cuda_source(cuda_on_cpu, case, dtype):
+    x, w, gy, padding = winograd_arrays(case, dtype)
+    tol = {"rtol": 1e-4, "atol": 1e-5} if dtype == np.float32 else TOL[dtype]
+    context = f"CUDA source (on CPU) vs reference, {case}: x {x.shape}, w {w.shape}, padding {padding}, " \
+              f"{np.dtype(dtype)}"
+    np.testing.assert_allclose(winograd.winograd_conv3x3_forward_cupy(x, w, padding),
+                               winograd.winograd_conv3x3_forward_reference(x, w, padding), **tol,
+                               err_msg=f"winograd forward, {context}")
+    np.testing.assert_allclose(winograd.winograd_conv3x3_input_grad_cupy(gy, w, x.shape, padding),
+                               winograd.winograd_conv3x3_input_grad_reference(gy, w, x.shape, padding), **tol,
+                               err_msg=f"winograd input_grad, {context}")
+    np.testing.assert_allclose(winograd.winograd_conv3x3_weight_grad_cupy(x, gy, padding),
+                               winograd.winograd_conv3x3_weight_grad_reference(x, gy, padding), **tol,
+                               err_msg=f"winograd weight_grad, {context}")
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")  # inf - inf
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+def test_winograd_cuda_source_nan_and_inf_as_the_numba_loops(cuda_on_cpu, dtype):
+    # the CUDA sources and the numba loops add the same nonzero terms: the same NaN, inf and finite outputs
+    x, w, gy, padding = winograd_arrays("7x5_p1", dtype)
+    x, gy = plant_nonfinite(np.array(x), seed=16, fraction=0.05), plant_nonfinite(np.array(gy), seed=17, fraction=0.05)
+    for name, args in [("forward", (x, w, padding)), ("input_grad", (gy, w, x.shape, padding)),
+                       ("weight_grad", (x, gy, padding))]:
+        got = getattr(winograd, f"winograd_conv3x3_{name}_cupy")(*args)
+        want = getattr(winograd, f"winograd_conv3x3_{name}_numba")(*args)
+        context = f"winograd {name} with NaN/inf, CUDA source (on CPU) vs numba, {np.dtype(dtype)}"
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(want), err_msg=f"{context}: NaN")
+        np.testing.assert_array_equal(np.isinf(got), np.isinf(want), err_msg=f"{context}: inf")

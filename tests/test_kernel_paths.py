@@ -38,6 +38,9 @@ NET = textwrap.dedent(
     h = F.relu(F.batch_norm(F.conv2d(x, w1, padding=1), None, None, gamma, beta, training=True))
     h = F.conv2d(F.max_pool2d(h, 3, 1, 1), w2, stride=2, padding=1)   # stride 2: col2im in backward
     h = F.add(F.avg_pool2d(h, 1), h)
+    w3 = mr.randn(32, 3, 3, 3, requires_grad=True)
+    w4 = mr.randn(32, 32, 3, 3, requires_grad=True)
+    h = F.conv2d(F.conv2d(h, w3, padding=1), w4, padding=1)   # 32 channels, 3x3, stride 1: Winograd
     loss = F.adaptive_avg_pool2d(h, 1).sum()
     loss.backward()
     """
@@ -73,7 +76,8 @@ TRACER = textwrap.dedent(
 )
 
 BACKWARD_LOOPS = {"_im2col_loops", "_col2im_loops", "_max_pool2d_backward_loops", "_avg_pool2d_backward_loops",
-                  "_global_avg_pool2d_backward_loops", "_batch_norm_backward_loops", "_relu_backward_loops"}
+                  "_global_avg_pool2d_backward_loops", "_batch_norm_backward_loops", "_relu_backward_loops",
+                  "_input_grad_gather_loops", "_weight_grad_transform_loops", "_output_grad_transform_loops"}
 
 
 def run(script: str) -> subprocess.CompletedProcess:

@@ -1,0 +1,821 @@
+"""Winograd F(2x2, 3x3) convolution (Lavin & Gray 2015): 3x3 kernels, stride 1, dilation 1,
+groups 1, any zero padding. Fewer multiplications than im2col + GEMM, and no 9x column buffer.
+
+Notation as in im2col.py: N batch, C input channels, C_out output channels, H, W input
+size, PH, PW zero padding, OH = H + 2*PH - 2, OW = W + 2*PW - 2 (a 3x3 kernel, stride 1).
+
+The 1-D idea, F(2, 3): two outputs of a 3-tap filter g over four inputs d,
+    y0 = g0*d0 + g1*d1 + g2*d2,   y1 = g0*d1 + g1*d2 + g2*d3,
+cost 6 multiplications directly but only 4 as
+    y = A^T [ (G g) * (B^T d) ]          (* elementwise, 4 products)
+with the standard matrices
+
+    B^T = [[1,  0, -1,  0],      G = [[1,    0,   0  ],      A^T = [[1, 1,  1,  0],
+           [0,  1,  1,  0],           [1/2,  1/2, 1/2],             [0, 1, -1, -1]]
+           [0, -1,  1,  0],           [1/2, -1/2, 1/2],
+           [0,  1,  0, -1]]           [0,    0,   1  ]]
+
+(B^T d and A^T m are additions and subtractions only). In 2-D the same matrices act on
+both axes of a 4x4 input tile d and a 3x3 kernel g, giving a 2x2 output tile:
+
+    Y = A^T [ (G g G^T) * (B^T d B) ] A
+
+Tiles. The padded input is cut into overlapping 4x4 windows, 2 apart: tile (th, tw)
+reads padded rows 2*th .. 2*th+3 and columns 2*tw .. 2*tw+3 and makes outputs rows
+2*th, 2*th+1, columns 2*tw, 2*tw+1. There are TH = ceil(OH/2) by TW = ceil(OW/2) tiles
+per image, T = N*TH*TW in all, numbered t = (n, th, tw) in C order. When OH or OW is
+odd the last tile sticks out by one: the input is padded with one more row (column)
+of zeros at the bottom (right), and that tile's extra output row (column) is dropped.
+Summed over channels, with xi = (i, j) one of the 16 positions of a 4x4 tile:
+
+    U = G g G^T       per (c_out, c)            U: (16, C_out, C)     (the weight transform)
+    V = B^T d B       per (c, tile)             V: (16, C, T)         (the input transform)
+    M[xi] = U[xi] @ V[xi]    16 GEMMs (C_out, C) @ (C, T)  ->     M: (16, C_out, T)
+    Y = A^T M A       per (c_out, tile)         Y: (2, 2) per tile -> y: (N, C_out, OH, OW)
+
+Backward. The map x -> y is linear, and so is each step, so the gradients are the same
+steps transposed, in reverse order (exact, up to rounding):
+
+    gM = A gY A^T     per (c_out, tile)         gM: (16, C_out, T)  (gY = 0 where a tile is cropped)
+    gU[xi] = gM[xi] @ V[xi]^T                   gU: (16, C_out, C)  (the sum over tiles is the GEMM's)
+    gw = G^T gU G     per (c_out, c)            gw: (C_out, C, 3, 3)
+    gV[xi] = U[xi]^T @ gM[xi]                   gV: (16, C, T)
+    gx = the adjoint of "cut into tiles, V = B^T d B": each tile's B gV B^T (4x4) belongs
+         to the pixels of its window; a pixel sums the entries of the (up to 4) tiles
+         whose windows cover it, then the padding is cropped off.
+
+The last step is written as a gather (each pixel adds up its own entries), not a
+scatter (each tile adding into its window): one writer per element, no races on the
+GPU, the same result every run. The input gradient could also be computed as a
+Winograd convolution of gy with the flipped, channel-swapped kernel and padding 2 - P
+(docs/conv.md explains that identity); measured on 2 cores that was 7-19% faster than
+the adjoint's gather, but every implementation here computes the chain rule as written
+above, so that the input gradient is its own kernel, one call away from the op.
+
+NaN and infinity. Winograd mixes the pixels of a tile before it multiplies, so an
+infinite input can turn into inf - inf = NaN where the direct convolution gives +-inf.
+What holds: the numba and CUDA loops only add the terms whose coefficient is nonzero,
+so an output is non-finite exactly when the direct convolution's is (NaN or inf, it
+may differ), and a NaN input gives NaN in exactly the outputs whose 3x3 window covers
+it. The NumPy reference multiplies by the whole matrices, and 0 * NaN = NaN, so there
+a non-finite input reaches every output of every tile whose 4x4 window covers it.
+Finite inputs of moderate size always give finite outputs. Rounding: F(2, 3)'s matrices
+hold only 0, +-1 and 1/2, so float32 stays as accurate as im2col + GEMM (measured at
+16-256 channels: max error 2e-7 to 6e-7 of the largest output, im2col 2e-7 to 6e-7).
+
+Three implementations with one signature each (see kernels/__init__.py):
+    winograd_conv3x3_forward_<impl>(x, w, padding) -> y
+    winograd_conv3x3_input_grad_<impl>(gy, w, x_shape, padding) -> gx
+    winograd_conv3x3_weight_grad_<impl>(x, gy, padding) -> gw
+x: (N, C, H, W), w: (C_out, C, 3, 3), gy: (N, C_out, OH, OW), padding: (PH, PW).
+The numba versions work through the batch a few images at a time, the chunks side by
+side on the worker threads (kernels/_chunks.py); the cupy versions take the whole batch.
+Step into the numba loops with NUMBA_DISABLE_JIT=1.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _chunks, _cuda
+from ._jit import serial_jit
+
+B_T = np.array([[1, 0, -1, 0],
+                [0, 1, 1, 0],
+                [0, -1, 1, 0],
+                [0, 1, 0, -1]], dtype=np.float64)  # (4, 4) input transform: V = B^T d B
+G = np.array([[1, 0, 0],
+              [0.5, 0.5, 0.5],
+              [0.5, -0.5, 0.5],
+              [0, 0, 1]], dtype=np.float64)  # (4, 3) kernel transform: U = G g G^T
+A_T = np.array([[1, 1, 1, 0],
+                [0, 1, -1, -1]], dtype=np.float64)  # (2, 4) output transform: Y = A^T M A
+
+
+def winograd_applies(w_shape, stride, dilation, groups) -> bool:
+    """Whether these kernels compute this convolution: a 3x3 kernel, stride 1, dilation 1,
+    one group (any padding).
+
+    >>> winograd_applies((64, 64, 3, 3), (1, 1), (1, 1), 1)
+    True
+    >>> winograd_applies((64, 64, 3, 3), (2, 2), (1, 1), 1)
+    False
+    """
+    return tuple(w_shape[2:]) == (3, 3) and tuple(stride) == (1, 1) and tuple(dilation) == (1, 1) and groups == 1
+
+
+def winograd_sizes(H, W, padding) -> tuple[int, int, int, int]:
+    """(OH, OW, TH, TW): output size and tiles per image of a 3x3 stride-1 convolution.
+
+    OH = H + 2*PH - 2, TH = ceil(OH / 2), and likewise for W.
+
+    >>> winograd_sizes(32, 32, (1, 1))
+    (32, 32, 16, 16)
+    >>> winograd_sizes(7, 5, (0, 1))
+    (5, 5, 3, 3)
+    """
+    PH, PW = padding
+    OH, OW = H + 2 * PH - 2, W + 2 * PW - 2
+    if OH < 1 or OW < 1 or PH < 0 or PW < 0:
+        raise ValueError(f"winograd: a 3x3 kernel does not fit input {H}x{W} padded by ({PH}, {PW})")
+    return OH, OW, (OH + 1) // 2, (OW + 1) // 2
+
+
+def _check_shapes(x_shape, w_shape, y_shape=None, padding=(0, 0)) -> None:
+    if len(w_shape) != 4 or tuple(w_shape[2:]) != (3, 3) or x_shape[1] != w_shape[1]:
+        raise ValueError(f"winograd: need w (C_out, C, 3, 3) for x {tuple(x_shape)}, got w {tuple(w_shape)}")
+    if y_shape is not None:
+        OH, OW = winograd_sizes(x_shape[2], x_shape[3], padding)[:2]
+        want = (x_shape[0], w_shape[0], OH, OW)
+        if tuple(y_shape) != want:
+            raise ValueError(f"winograd: gy must be {want} for x {tuple(x_shape)}, padding {padding}, "
+                             f"got {tuple(y_shape)}")
+
+
+# ----------------------------------------------------------------------------------------
+# NumPy reference: whole batch, the transforms as products with the named matrices.
+# ----------------------------------------------------------------------------------------
+
+
+def _tiles_reference(x, padding, TH, TW):
+    """The 4x4 input windows of every tile.   x: (N, C, H, W) -> d: (4, 4, C, N, TH, TW)
+
+    d[a, b, c, n, th, tw] = x padded, at row 2*th + a, column 2*tw + b."""
+    N, C, H, W = x.shape
+    PH, PW = padding
+    # pad by P, plus zeros at the bottom/right so that the last tile's window exists
+    extra_h, extra_w = 2 * TH + 2 - (H + 2 * PH), 2 * TW + 2 - (W + 2 * PW)
+    x_padded = np.pad(x, ((0, 0), (0, 0), (PH, PH + extra_h), (PW, PW + extra_w)))  # (N, C, 2TH+2, 2TW+2)
+    d = np.empty((4, 4, C, N, TH, TW), dtype=x.dtype)
+    for a in range(4):
+        for b in range(4):
+            # window offset (a, b) of every tile: padded rows a, a+2, ..., columns b, b+2, ...
+            d[a, b] = x_padded[:, :, a : a + 2 * TH : 2, b : b + 2 * TW : 2].transpose(1, 0, 2, 3)
+    return d
+
+
+def _untile_reference(gd, x_shape, padding, TH, TW):
+    """The adjoint of _tiles_reference: add every window entry back to its pixel, crop the padding.
+    gd: (4, 4, C, N, TH, TW) -> gx: (N, C, H, W)"""
+    N, C, H, W = x_shape
+    PH, PW = padding
+    gx_padded = np.zeros((N, C, 2 * TH + 2, 2 * TW + 2), dtype=gd.dtype)
+    for a in range(4):
+        for b in range(4):
+            # += : windows overlap, a pixel gets the entries of up to 4 tiles
+            gx_padded[:, :, a : a + 2 * TH : 2, b : b + 2 * TW : 2] += gd[a, b].transpose(1, 0, 2, 3)
+    return np.ascontiguousarray(gx_padded[:, :, PH : PH + H, PW : PW + W])
+
+
+def _input_transform_reference(x, padding):
+    """V = B^T d B for every tile.   x: (N, C, H, W) -> V: (16, C, T)"""
+    N, C, H, W = x.shape
+    _, _, TH, TW = winograd_sizes(H, W, padding)
+    d = _tiles_reference(x, padding, TH, TW)  # (4, 4, C, N, TH, TW)
+    B_t = B_T.astype(x.dtype)
+    V = np.einsum("ia,jb,abcnhw->ijcnhw", B_t, B_t, d, optimize=True)  # V[i, j] = sum_ab B^T[i, a] d[a, b] B[b, j]
+    return V.reshape(16, C, N * TH * TW)
+
+
+def _weight_transform_reference(w):
+    """U = G g G^T for every (c_out, c).   w: (C_out, C, 3, 3) -> U: (16, C_out, C)"""
+    C_out, C = w.shape[:2]
+    G_ = G.astype(w.dtype)
+    return np.einsum("ia,jb,ocab->ijoc", G_, G_, w, optimize=True).reshape(16, C_out, C)  # U = G g G^T
+
+
+def _output_grad_transform_reference(gy, TH, TW):
+    """gM = A gY A^T for every tile, gY = 0 where the last tile is cropped.   gy: (N, C_out, OH, OW) -> (16, C_out, T)"""
+    N, C_out, OH, OW = gy.shape
+    gy_padded = np.zeros((N, C_out, 2 * TH, 2 * TW), dtype=gy.dtype)
+    gy_padded[:, :, :OH, :OW] = gy
+    gY = gy_padded.reshape(N, C_out, TH, 2, TW, 2).transpose(3, 5, 1, 0, 2, 4)  # (2, 2, C_out, N, TH, TW)
+    A_t = A_T.astype(gy.dtype)
+    gM = np.einsum("ki,lj,klonhw->ijonhw", A_t, A_t, gY, optimize=True)  # gM = A gY A^T
+    return gM.reshape(16, C_out, N * TH * TW)
+
+
+def winograd_conv3x3_forward_reference(x, w, padding):
+    """y = conv2d(x, w), 3x3, stride 1, zero padding (PH, PW).
+
+    x: (N, C, H, W)   w: (C_out, C, 3, 3)   returns y: (N, C_out, OH, OW)
+
+    >>> x, w = np.ones((1, 1, 4, 4)), np.ones((1, 1, 3, 3))
+    >>> winograd_conv3x3_forward_reference(x, w, (0, 0))[0, 0]   # each output sums 9 ones
+    array([[9., 9.],
+           [9., 9.]])
+    """
+    N, _, H, W = x.shape
+    _check_shapes(x.shape, w.shape)
+    C_out = w.shape[0]
+    OH, OW, TH, TW = winograd_sizes(H, W, padding)
+    V = _input_transform_reference(x, padding)  # V = B^T d B           (16, C, T)
+    U = _weight_transform_reference(w.astype(x.dtype))  # U = G g G^T   (16, C_out, C)
+    M = U @ V  # M[xi] = U[xi] @ V[xi], 16 GEMMs                         (16, C_out, T)
+    M = M.reshape(4, 4, C_out, N, TH, TW)
+    A_t = A_T.astype(x.dtype)
+    Y = np.einsum("ki,lj,ijonhw->klonhw", A_t, A_t, M, optimize=True)  # Y = A^T M A   (2, 2, C_out, N, TH, TW)
+    y = Y.transpose(3, 2, 4, 0, 5, 1).reshape(N, C_out, 2 * TH, 2 * TW)  # output (2*th + k, 2*tw + l)
+    return np.ascontiguousarray(y[:, :, :OH, :OW])  # drop the last tile's extra row/column
+
+
+def winograd_conv3x3_input_grad_reference(gy, w, x_shape, padding):
+    """gx, the gradient of sum(gy * conv2d(x, w)) with respect to x.
+
+    gy: (N, C_out, OH, OW)   w: (C_out, C, 3, 3)   x_shape: (N, C, H, W)   returns gx: x_shape"""
+    N, C, H, W = x_shape
+    _check_shapes(x_shape, w.shape, gy.shape, padding)
+    _, _, TH, TW = winograd_sizes(H, W, padding)
+    gM = _output_grad_transform_reference(gy, TH, TW)  # gM = A gY A^T          (16, C_out, T)
+    U = _weight_transform_reference(w.astype(gy.dtype))  # U = G g G^T          (16, C_out, C)
+    gV = U.transpose(0, 2, 1) @ gM  # gV[xi] = U[xi]^T @ gM[xi]                  (16, C, T)
+    B_t = B_T.astype(gy.dtype)
+    gd = np.einsum("ia,jb,ijct->abct", B_t, B_t, gV.reshape(4, 4, C, -1), optimize=True)  # gd = B gV B^T
+    return _untile_reference(gd.reshape(4, 4, C, N, TH, TW), x_shape, padding, TH, TW)
+
+
+def winograd_conv3x3_weight_grad_reference(x, gy, padding):
+    """gw, the gradient of sum(gy * conv2d(x, w)) with respect to w.
+
+    x: (N, C, H, W)   gy: (N, C_out, OH, OW)   returns gw: (C_out, C, 3, 3)"""
+    _, C, H, W = x.shape
+    C_out = gy.shape[1]
+    _check_shapes(x.shape, (C_out, C, 3, 3), gy.shape, padding)
+    _, _, TH, TW = winograd_sizes(H, W, padding)
+    V = _input_transform_reference(x, padding)  # V = B^T d B                    (16, C, T)
+    gM = _output_grad_transform_reference(gy.astype(x.dtype), TH, TW)  # gM = A gY A^T   (16, C_out, T)
+    gU = gM @ V.transpose(0, 2, 1)  # gU[xi] = gM[xi] @ V[xi]^T, summed over tiles     (16, C_out, C)
+    G_ = G.astype(x.dtype)
+    return np.einsum("ia,jb,ijoc->ocab", G_, G_, gU.reshape(4, 4, C_out, C), optimize=True)  # gw = G^T gU G
+
+
+# ----------------------------------------------------------------------------------------
+# Numba: the transforms as explicit loops (jitted at the bottom of this file), the 16
+# GEMMs as one stacked numpy matmul, a few images at a time.
+#
+# Each 2-D transform is the 1-D one applied down every column of the tile, then along
+# every row. The 1-D transforms, written out (v, m: 4 entries; g: 3; y: 2):
+#   B^T d = (d0 - d2, d1 + d2, d2 - d1, d1 - d3)      A^T m = (m0 + m1 + m2, m1 - m2 - m3)
+#   G g   = (g0, (g0 + g1 + g2)/2, (g0 - g1 + g2)/2, g2)
+# and their transposes, for the backward:
+#   B v   = (v0, v1 - v2 + v3, v1 + v2 - v0, -v3)     A y   = (y0, y0 + y1, y0 - y1, -y1)
+#   G^T u = (u0 + (u1 + u2)/2, (u1 - u2)/2, (u1 + u2)/2 + u3)
+# Only the nonzero terms are added, so a NaN or inf goes only where the direct
+# convolution takes it (see the module docstring).
+# ----------------------------------------------------------------------------------------
+
+
+def _weight_transform_loops(w, U):
+    """w: (C_out, C, 3, 3); U: (16, C_out, C), written in full: U[4*i + j, o, c] = (G g G^T)[i, j]."""
+    C_out, C = w.shape[0], w.shape[1]
+    for o in range(C_out):
+        for c in range(C):
+            g = w[o, c]  # one 3x3 kernel (a view)
+            # G g, down each column b: (g0, (g0 + g1 + g2)/2, (g0 - g1 + g2)/2, g2); e[i][b] = (G g)[i, b]
+            e00, e10, e20, e30 = g[0, 0], (g[0, 0] + g[1, 0] + g[2, 0]) * 0.5, (g[0, 0] - g[1, 0] + g[2, 0]) * 0.5, g[2, 0]
+            e01, e11, e21, e31 = g[0, 1], (g[0, 1] + g[1, 1] + g[2, 1]) * 0.5, (g[0, 1] - g[1, 1] + g[2, 1]) * 0.5, g[2, 1]
+            e02, e12, e22, e32 = g[0, 2], (g[0, 2] + g[1, 2] + g[2, 2]) * 0.5, (g[0, 2] - g[1, 2] + g[2, 2]) * 0.5, g[2, 2]
+            # (G g) G^T, along each row i: the same 1-D transform; U[4*i + j] = entry (i, j)
+            U[0, o, c], U[1, o, c] = e00, (e00 + e01 + e02) * 0.5
+            U[2, o, c], U[3, o, c] = (e00 - e01 + e02) * 0.5, e02
+            U[4, o, c], U[5, o, c] = e10, (e10 + e11 + e12) * 0.5
+            U[6, o, c], U[7, o, c] = (e10 - e11 + e12) * 0.5, e12
+            U[8, o, c], U[9, o, c] = e20, (e20 + e21 + e22) * 0.5
+            U[10, o, c], U[11, o, c] = (e20 - e21 + e22) * 0.5, e22
+            U[12, o, c], U[13, o, c] = e30, (e30 + e31 + e32) * 0.5
+            U[14, o, c], U[15, o, c] = (e30 - e31 + e32) * 0.5, e32
+    return U
+
+
+def _weight_grad_transform_loops(gU, gw):
+    """gU: (16, C_out, C); gw: (C_out, C, 3, 3), written in full: gw[o, c] = G^T gU[:, o, c] G."""
+    C_out, C = gw.shape[0], gw.shape[1]
+    Gt_gU = np.empty((3, 4), dtype=gw.dtype)  # G^T gU of one kernel
+    for o in range(C_out):
+        for c in range(C):
+            for j in range(4):  # G^T gU: down each column j
+                u0, u1, u2, u3 = gU[j, o, c], gU[4 + j, o, c], gU[8 + j, o, c], gU[12 + j, o, c]
+                Gt_gU[0, j] = u0 + (u1 + u2) * 0.5
+                Gt_gU[1, j] = (u1 - u2) * 0.5
+                Gt_gU[2, j] = (u1 + u2) * 0.5 + u3
+            for a in range(3):  # (G^T gU) G: along each row a
+                u0, u1, u2, u3 = Gt_gU[a, 0], Gt_gU[a, 1], Gt_gU[a, 2], Gt_gU[a, 3]
+                gw[o, c, a, 0] = u0 + (u1 + u2) * 0.5
+                gw[o, c, a, 1] = (u1 - u2) * 0.5
+                gw[o, c, a, 2] = (u1 + u2) * 0.5 + u3
+    return gw
+
+
+def _input_transform_loops(x, V, PH, PW, TH, TW):
+    """x: (n, C, H, W) contiguous; V: (16, C, n*TH*TW), written in full:
+    V[4*i + j, c, t] = (B^T d B)[i, j], d the 4x4 window of tile t in plane c.
+
+    Optimizations: each plane is first copied into a zero-padded scratch plane, so that
+    the tile loop reads its windows with no bounds checks; the transform is written out
+    in scalars (a 4x4 scratch array for B^T d was 1.5x slower, measured); the innermost
+    loop walks the tiles of a row, so each of the 16 rows of V is written in order.
+    """
+    n_images, C, H, W = x.shape
+    plane = np.zeros((2 * TH + 2, 2 * TW + 2), dtype=x.dtype)  # the padding stays 0 from plane to plane
+    for n in range(n_images):
+        for c in range(C):
+            plane[PH : PH + H, PW : PW + W] = x[n, c]
+            for th in range(TH):
+                for tw in range(TW):
+                    t = (n * TH + th) * TW + tw
+                    d = plane[2 * th : 2 * th + 4, 2 * tw : 2 * tw + 4]  # the tile's 4x4 window (a view)
+                    # B^T d, down each column b: (d0 - d2, d1 + d2, d2 - d1, d1 - d3); e[i][b] = (B^T d)[i, b]
+                    e00, e10, e20, e30 = d[0, 0] - d[2, 0], d[1, 0] + d[2, 0], d[2, 0] - d[1, 0], d[1, 0] - d[3, 0]
+                    e01, e11, e21, e31 = d[0, 1] - d[2, 1], d[1, 1] + d[2, 1], d[2, 1] - d[1, 1], d[1, 1] - d[3, 1]
+                    e02, e12, e22, e32 = d[0, 2] - d[2, 2], d[1, 2] + d[2, 2], d[2, 2] - d[1, 2], d[1, 2] - d[3, 2]
+                    e03, e13, e23, e33 = d[0, 3] - d[2, 3], d[1, 3] + d[2, 3], d[2, 3] - d[1, 3], d[1, 3] - d[3, 3]
+                    # (B^T d) B, along each row i: the same 1-D transform; V[4*i + j] = entry (i, j)
+                    V[0, c, t], V[1, c, t], V[2, c, t], V[3, c, t] = e00 - e02, e01 + e02, e02 - e01, e01 - e03
+                    V[4, c, t], V[5, c, t], V[6, c, t], V[7, c, t] = e10 - e12, e11 + e12, e12 - e11, e11 - e13
+                    V[8, c, t], V[9, c, t], V[10, c, t], V[11, c, t] = e20 - e22, e21 + e22, e22 - e21, e21 - e23
+                    V[12, c, t], V[13, c, t], V[14, c, t], V[15, c, t] = e30 - e32, e31 + e32, e32 - e31, e31 - e33
+    return V
+
+
+def _output_transform_loops(M, y, TH, TW):
+    """M: (16, C_out, n*TH*TW); y: (n, C_out, OH, OW), written in full: tile t's
+    A^T M A (2x2) at rows 2*th, 2*th+1 and columns 2*tw, 2*tw+1, cropped to OH x OW."""
+    n_images, C_out, OH, OW = y.shape
+    At_M = np.empty((2, 4), dtype=y.dtype)  # A^T M of one tile
+    for n in range(n_images):
+        for o in range(C_out):
+            for th in range(TH):
+                for tw in range(TW):
+                    t = (n * TH + th) * TW + tw
+                    for j in range(4):  # A^T M: down each column j
+                        m0, m1, m2, m3 = M[j, o, t], M[4 + j, o, t], M[8 + j, o, t], M[12 + j, o, t]
+                        At_M[0, j] = m0 + m1 + m2
+                        At_M[1, j] = m1 - m2 - m3
+                    for k in range(2):  # (A^T M) A: along each row k
+                        oh = 2 * th + k
+                        if oh < OH:  # the last tile row may stick out by one
+                            r0, r1, r2, r3 = At_M[k, 0], At_M[k, 1], At_M[k, 2], At_M[k, 3]
+                            y[n, o, oh, 2 * tw] = r0 + r1 + r2
+                            if 2 * tw + 1 < OW:
+                                y[n, o, oh, 2 * tw + 1] = r1 - r2 - r3
+    return y
+
+
+def _output_grad_transform_loops(gy, gM, TH, TW):
+    """gy: (n, C_out, OH, OW) contiguous; gM: (16, C_out, n*TH*TW), written in full:
+    gM[4*i + j, o, t] = (A gY A^T)[i, j], gY tile t's 2x2 gradient (0 where cropped)."""
+    n_images, C_out, OH, OW = gy.shape
+    plane = np.zeros((2 * TH, 2 * TW), dtype=gy.dtype)  # gy of one plane; the cropped row/column stays 0
+    A_gY = np.empty((4, 2), dtype=gy.dtype)  # A gY of one tile
+    for n in range(n_images):
+        for o in range(C_out):
+            plane[:OH, :OW] = gy[n, o]
+            for th in range(TH):
+                for tw in range(TW):
+                    t = (n * TH + th) * TW + tw
+                    h, w = 2 * th, 2 * tw
+                    for b in range(2):  # A gY: down each column b of the 2x2 tile
+                        g0, g1 = plane[h, w + b], plane[h + 1, w + b]
+                        A_gY[0, b] = g0
+                        A_gY[1, b] = g0 + g1
+                        A_gY[2, b] = g0 - g1
+                        A_gY[3, b] = -g1
+                    for i in range(4):  # (A gY) A^T: along each row i
+                        r0, r1 = A_gY[i, 0], A_gY[i, 1]
+                        gM[4 * i + 0, o, t] = r0
+                        gM[4 * i + 1, o, t] = r0 + r1
+                        gM[4 * i + 2, o, t] = r0 - r1
+                        gM[4 * i + 3, o, t] = -r1
+    return gM
+
+
+def _input_grad_gather_loops(gV, gx, PH, PW, TH, TW):
+    """gV: (16, C, n*TH*TW); gx: (n, C, H, W), written in full.
+
+    Per plane: first each tile's B gV B^T (4x4, the gradient of its window) goes into a
+    scratch, tile_grads[th + 1, tw + 1] (a border of zero tiles around them). Tile th
+    covers padded rows 2*th .. 2*th+3, so the 2x2 block of padded pixels at rows 2*I,
+    2*I+1 and columns 2*J, 2*J+1 lies in exactly four windows: tile (I, J) at window
+    rows/columns 0-1, tile (I-1, J) at rows 2-3, tile (I, J-1) at columns 2-3 and tile
+    (I-1, J-1) at both; a missing tile is a zero border tile. Each block sums those four
+    (a gather: one writer per pixel, in a fixed order) into a padded plane, and gx is
+    that plane without its padding.
+    """
+    n_images, C, H, W = gx.shape
+    tile_grads = np.zeros((TH + 2, TW + 2, 4, 4), dtype=gx.dtype)  # the border tiles stay 0
+    plane = np.empty((2 * TH + 2, 2 * TW + 2), dtype=gx.dtype)  # gx of one plane, padded
+    for n in range(n_images):
+        for c in range(C):
+            for th in range(TH):
+                for tw in range(TW):
+                    t = (n * TH + th) * TW + tw
+                    # B gV, down each column j: (v0, v1 - v2 + v3, v1 + v2 - v0, -v3); e[a][j] = (B gV)[a, j]
+                    v0, v1, v2, v3 = gV[0, c, t], gV[4, c, t], gV[8, c, t], gV[12, c, t]
+                    e00, e10, e20, e30 = v0, v1 - v2 + v3, v1 + v2 - v0, -v3
+                    v0, v1, v2, v3 = gV[1, c, t], gV[5, c, t], gV[9, c, t], gV[13, c, t]
+                    e01, e11, e21, e31 = v0, v1 - v2 + v3, v1 + v2 - v0, -v3
+                    v0, v1, v2, v3 = gV[2, c, t], gV[6, c, t], gV[10, c, t], gV[14, c, t]
+                    e02, e12, e22, e32 = v0, v1 - v2 + v3, v1 + v2 - v0, -v3
+                    v0, v1, v2, v3 = gV[3, c, t], gV[7, c, t], gV[11, c, t], gV[15, c, t]
+                    e03, e13, e23, e33 = v0, v1 - v2 + v3, v1 + v2 - v0, -v3
+                    # (B gV) B^T, along each row a: the same 1-D transform
+                    g = tile_grads[th + 1, tw + 1]
+                    g[0, 0], g[0, 1], g[0, 2], g[0, 3] = e00, e01 - e02 + e03, e01 + e02 - e00, -e03
+                    g[1, 0], g[1, 1], g[1, 2], g[1, 3] = e10, e11 - e12 + e13, e11 + e12 - e10, -e13
+                    g[2, 0], g[2, 1], g[2, 2], g[2, 3] = e20, e21 - e22 + e23, e21 + e22 - e20, -e23
+                    g[3, 0], g[3, 1], g[3, 2], g[3, 3] = e30, e31 - e32 + e33, e31 + e32 - e30, -e33
+            for I in range(TH + 1):
+                for J in range(TW + 1):
+                    here, above = tile_grads[I + 1, J + 1], tile_grads[I, J + 1]  # tiles (I, J), (I-1, J)
+                    left, above_left = tile_grads[I + 1, J], tile_grads[I, J]  # tiles (I, J-1), (I-1, J-1)
+                    for a in range(2):
+                        for b in range(2):
+                            plane[2 * I + a, 2 * J + b] = (here[a, b] + above[a + 2, b]
+                                                           + left[a, b + 2] + above_left[a + 2, b + 2])
+            gx[n, c] = plane[PH : PH + H, PW : PW + W]
+    return gx
+
+
+def winograd_chunks(n: int, C: int, C_out: int, TH: int, TW: int, itemsize: int) -> list[tuple[int, int]]:
+    """Chunks of the batch for the numba versions, as many as a multiple of the CPU threads
+    (see ops/conv.py), each of the most images such that
+
+    - its two tile stacks (V and M, or gM and gV: 16*(C + C_out)*TH*TW entries an image)
+      take at most half of `_chunks.workspace_bytes()`, so that the GEMMs find them in
+      cache: measured 5-20% faster than the whole workspace at 16-64 channels (1 MiB of
+      L2 cache per core on the test machine), the same at 128-256;
+    - but it has at least max(C, C_out) tiles, so that the GEMMs' third matrix stack (U,
+      or the gU each chunk of the weight gradient makes: 16*C_out*C entries) is no bigger
+      than the tile stacks: with 512 channels at 4x4 the workspace alone made chunks of 32
+      tiles, and reading U then took longer than the multiplications.
+    """
+    floats_per_image = 16 * (C + C_out) * TH * TW
+    images_per_chunk = _chunks.workspace_bytes() // 2 // (floats_per_image * itemsize)
+    enough_tiles = -(-max(C, C_out) // (TH * TW))  # ceil
+    return _chunks.balanced_chunks(n, max(images_per_chunk, enough_tiles))
+
+
+def tile_stack(rows: int, T: int, dtype) -> np.ndarray:
+    """An empty (16, rows, T) array for V, M, gM or gV: 16 C-contiguous matrices (so the
+    GEMMs read and write them in place) with one cache line of slack between them.
+
+    Why the slack: a transform reads or writes one tile's 16 entries, one in each matrix.
+    Back to back, those 16 addresses are rows*T*itemsize apart -- usually a multiple of
+    4 KiB (powers of two) -- so they fall in the same cache set and evict each other:
+    the input transform ran 5x slower that way (measured, 16 channels at 32x32)."""
+    size = rows * T
+    storage = np.empty((16, size + 64 // np.dtype(dtype).itemsize), dtype=dtype)
+    return storage[:, :size].reshape(16, rows, T)
+
+
+def winograd_conv3x3_forward_numba(x, w, padding):
+    """winograd_conv3x3_forward_reference, chunk by chunk.   x: (N, C, H, W) -> y: (N, C_out, OH, OW)"""
+    N, C, H, W = x.shape
+    _check_shapes(x.shape, w.shape)
+    C_out = w.shape[0]
+    OH, OW, TH, TW = winograd_sizes(H, W, padding)
+    PH, PW = padding
+    U = tile_stack(C_out, C, x.dtype)  # 16 matrices: the same cache trap as V's (tile_stack)
+    _weight_transform_jit(w.astype(x.dtype, copy=False), U)  # U = G g G^T: (16, C_out, C)
+    y = np.empty((N, C_out, OH, OW), dtype=x.dtype)
+
+    def one_chunk(start: int, stop: int) -> None:
+        V = tile_stack(C, (stop - start) * TH * TW, x.dtype)
+        _input_transform_jit(np.ascontiguousarray(x[start:stop]), V, PH, PW, TH, TW)  # V = B^T d B
+        M = np.matmul(U, V, out=tile_stack(C_out, V.shape[2], x.dtype))  # M[xi] = U[xi] @ V[xi]  (16, C_out, T_chunk)
+        _output_transform_jit(M, y[start:stop], TH, TW)  # Y = A^T M A
+
+    _chunks.map_chunks(one_chunk, winograd_chunks(N, C, C_out, TH, TW, x.itemsize))
+    return y
+
+
+def winograd_conv3x3_input_grad_numba(gy, w, x_shape, padding):
+    """winograd_conv3x3_input_grad_reference, chunk by chunk: the chain rule of the forward's
+    steps (gM, gV = U^T gM, the gather).   gy: (N, C_out, OH, OW) -> gx: x_shape"""
+    N, C, H, W = x_shape
+    _check_shapes(x_shape, w.shape, gy.shape, padding)
+    C_out = w.shape[0]
+    _, _, TH, TW = winograd_sizes(H, W, padding)
+    PH, PW = padding
+    # U^T: (16, C, C_out), as the transform of w with its channel axes swapped, C-contiguous for the GEMM
+    U_t = tile_stack(C, C_out, gy.dtype)
+    _weight_transform_jit(w.transpose(1, 0, 2, 3).astype(gy.dtype, copy=False), U_t)
+    gx = np.empty((N, C, H, W), dtype=gy.dtype)
+
+    def one_chunk(start: int, stop: int) -> None:
+        gM = tile_stack(C_out, (stop - start) * TH * TW, gy.dtype)
+        _output_grad_transform_jit(np.ascontiguousarray(gy[start:stop]), gM, TH, TW)  # gM = A gY A^T
+        gV = np.matmul(U_t, gM, out=tile_stack(C, gM.shape[2], gy.dtype))  # gV[xi] = U[xi]^T @ gM[xi]
+        _input_grad_gather_jit(gV, gx[start:stop], PH, PW, TH, TW)  # gx = sum of B gV B^T over covering tiles
+
+    _chunks.map_chunks(one_chunk, winograd_chunks(N, C, C_out, TH, TW, gy.itemsize))
+    return gx
+
+
+def winograd_conv3x3_weight_grad_numba(x, gy, padding):
+    """winograd_conv3x3_weight_grad_reference, chunk by chunk.   x, gy -> gw: (C_out, C, 3, 3)"""
+    N, C, H, W = x.shape
+    C_out = gy.shape[1]
+    _check_shapes(x.shape, (C_out, C, 3, 3), gy.shape, padding)
+    _, _, TH, TW = winograd_sizes(H, W, padding)
+    PH, PW = padding
+
+    def one_chunk(start: int, stop: int):
+        V = tile_stack(C, (stop - start) * TH * TW, x.dtype)
+        _input_transform_jit(np.ascontiguousarray(x[start:stop]), V, PH, PW, TH, TW)  # V = B^T d B
+        gM = tile_stack(C_out, (stop - start) * TH * TW, x.dtype)
+        _output_grad_transform_jit(np.ascontiguousarray(gy[start:stop], dtype=x.dtype), gM, TH, TW)  # A gY A^T
+        # gU[xi] = gM[xi] @ V[xi]^T over this chunk's tiles (in a tile stack: the transform reads 16 at once)
+        return np.matmul(gM, V.transpose(0, 2, 1), out=tile_stack(C_out, C, x.dtype))
+
+    chunks = winograd_chunks(N, C, C_out, TH, TW, x.itemsize)  # each chunk makes a whole gU, to be added up
+    gU = tile_stack(C_out, C, x.dtype)
+    gU[...] = 0
+    for part in _chunks.map_chunks(one_chunk, chunks):
+        gU += part  # summed in chunk order: the same every run
+    return _weight_grad_transform_jit(gU, np.empty((C_out, C, 3, 3), dtype=x.dtype))  # gw = G^T gU G
+
+
+# ----------------------------------------------------------------------------------------
+# CuPy: the transforms in CUDA C (one thread per tile, or per pixel for the gather), the
+# 16 GEMMs as one cupy matmul, the whole batch at once. Same names as the numba loops.
+# ----------------------------------------------------------------------------------------
+
+_WEIGHT_TRANSFORM_CUDA = r"""
+extern "C" __global__ void minires_winograd_weight_transform(const T* w, T* U, int C_out, int C)
+{
+    // one thread per kernel (o, c): U[4*i + j, o, c] = (G g G^T)[i, j]
+    long long index = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (index >= (long long)C_out * C) return;
+    const T* g = w + index * 9;  // w[o, c] (3x3); index = o*C + c
+    long long plane = (long long)C_out * C;  // distance between U[xi] and U[xi + 1]
+    T Gg[4][3];
+    for (int b = 0; b < 3; b++) {  // G g: down each column b
+        T g0 = g[b], g1 = g[3 + b], g2 = g[6 + b];
+        Gg[0][b] = g0;
+        Gg[1][b] = (g0 + g1 + g2) * (T)0.5;
+        Gg[2][b] = (g0 - g1 + g2) * (T)0.5;
+        Gg[3][b] = g2;
+    }
+    for (int i = 0; i < 4; i++) {  // (G g) G^T: along each row i
+        T r0 = Gg[i][0], r1 = Gg[i][1], r2 = Gg[i][2];
+        U[(4 * i + 0) * plane + index] = r0;
+        U[(4 * i + 1) * plane + index] = (r0 + r1 + r2) * (T)0.5;
+        U[(4 * i + 2) * plane + index] = (r0 - r1 + r2) * (T)0.5;
+        U[(4 * i + 3) * plane + index] = r2;
+    }
+}
+"""
+
+_WEIGHT_GRAD_TRANSFORM_CUDA = r"""
+extern "C" __global__ void minires_winograd_weight_grad_transform(const T* gU, T* gw, int C_out, int C)
+{
+    // one thread per kernel (o, c): gw[o, c] = G^T gU[:, o, c] G
+    long long index = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (index >= (long long)C_out * C) return;
+    long long plane = (long long)C_out * C;
+    T Gt_gU[3][4];
+    for (int j = 0; j < 4; j++) {  // G^T gU: down each column j
+        T u0 = gU[j * plane + index], u1 = gU[(4 + j) * plane + index];
+        T u2 = gU[(8 + j) * plane + index], u3 = gU[(12 + j) * plane + index];
+        Gt_gU[0][j] = u0 + (u1 + u2) * (T)0.5;
+        Gt_gU[1][j] = (u1 - u2) * (T)0.5;
+        Gt_gU[2][j] = (u1 + u2) * (T)0.5 + u3;
+    }
+    T* g = gw + index * 9;
+    for (int a = 0; a < 3; a++) {  // (G^T gU) G: along each row a
+        T u0 = Gt_gU[a][0], u1 = Gt_gU[a][1], u2 = Gt_gU[a][2], u3 = Gt_gU[a][3];
+        g[3 * a + 0] = u0 + (u1 + u2) * (T)0.5;
+        g[3 * a + 1] = (u1 - u2) * (T)0.5;
+        g[3 * a + 2] = (u1 + u2) * (T)0.5 + u3;
+    }
+}
+"""
+
+_INPUT_TRANSFORM_CUDA = r"""
+extern "C" __global__ void minires_winograd_input_transform(
+    const T* x, T* V, int N, int C, int H, int W, int PH, int PW, int TH, int TW)
+{
+    // one thread per (c, tile t), read as (c, n, th, tw): V[4*i + j, c, t] = (B^T d B)[i, j]
+    long long index = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    long long T_all = (long long)N * TH * TW;
+    if (index >= (long long)C * T_all) return;
+    long long t = index % T_all;
+    int c = index / T_all;
+    int tw = t % TW, th = (t / TW) % TH, n = t / ((long long)TH * TW);
+    T d[4][4];  // the tile's window, zero in the padding
+    for (int a = 0; a < 4; a++) {
+        int h = 2 * th - PH + a;
+        for (int b = 0; b < 4; b++) {
+            int w = 2 * tw - PW + b;
+            d[a][b] = (0 <= h && h < H && 0 <= w && w < W) ? x[(((long long)n * C + c) * H + h) * W + w] : (T)0;
+        }
+    }
+    T Bt_d[4][4];
+    for (int b = 0; b < 4; b++) {  // B^T d: down each column b
+        Bt_d[0][b] = d[0][b] - d[2][b];
+        Bt_d[1][b] = d[1][b] + d[2][b];
+        Bt_d[2][b] = d[2][b] - d[1][b];
+        Bt_d[3][b] = d[1][b] - d[3][b];
+    }
+    long long stride = (long long)C * T_all;  // distance between V[xi] and V[xi + 1]
+    for (int i = 0; i < 4; i++) {  // (B^T d) B: along each row i
+        T r0 = Bt_d[i][0], r1 = Bt_d[i][1], r2 = Bt_d[i][2], r3 = Bt_d[i][3];
+        V[(4 * i + 0) * stride + index] = r0 - r2;
+        V[(4 * i + 1) * stride + index] = r1 + r2;
+        V[(4 * i + 2) * stride + index] = r2 - r1;
+        V[(4 * i + 3) * stride + index] = r1 - r3;
+    }
+}
+"""
+
+_OUTPUT_TRANSFORM_CUDA = r"""
+extern "C" __global__ void minires_winograd_output_transform(
+    const T* M, T* y, int N, int C_out, int OH, int OW, int TH, int TW)
+{
+    // one thread per (n, o, th, tw): tile t's A^T M A (2x2), cropped to OH x OW
+    long long index = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (index >= (long long)N * C_out * TH * TW) return;
+    int tw = index % TW, th = (index / TW) % TH;
+    int o = (index / ((long long)TH * TW)) % C_out;
+    int n = index / ((long long)C_out * TH * TW);
+    long long T_all = (long long)N * TH * TW;
+    long long t = ((long long)n * TH + th) * TW + tw;
+    long long stride = (long long)C_out * T_all;  // distance between M[xi] and M[xi + 1]
+    const T* m = M + (long long)o * T_all + t;
+    T At_M[2][4];
+    for (int j = 0; j < 4; j++) {  // A^T M: down each column j
+        T m0 = m[j * stride], m1 = m[(4 + j) * stride], m2 = m[(8 + j) * stride], m3 = m[(12 + j) * stride];
+        At_M[0][j] = m0 + m1 + m2;
+        At_M[1][j] = m1 - m2 - m3;
+    }
+    for (int k = 0; k < 2; k++) {  // (A^T M) A: along each row k
+        int oh = 2 * th + k;
+        if (oh >= OH) continue;  // the last tile row may stick out by one
+        T* y_row = y + (((long long)n * C_out + o) * OH + oh) * OW;
+        y_row[2 * tw] = At_M[k][0] + At_M[k][1] + At_M[k][2];
+        if (2 * tw + 1 < OW) y_row[2 * tw + 1] = At_M[k][1] - At_M[k][2] - At_M[k][3];
+    }
+}
+"""
+
+_OUTPUT_GRAD_TRANSFORM_CUDA = r"""
+extern "C" __global__ void minires_winograd_output_grad_transform(
+    const T* gy, T* gM, int N, int C_out, int OH, int OW, int TH, int TW)
+{
+    // one thread per (o, tile t), read as (o, n, th, tw): gM[4*i + j, o, t] = (A gY A^T)[i, j]
+    long long index = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    long long T_all = (long long)N * TH * TW;
+    if (index >= (long long)C_out * T_all) return;
+    long long t = index % T_all;
+    int o = index / T_all;
+    int tw = t % TW, th = (t / TW) % TH, n = t / ((long long)TH * TW);
+    T gY[2][2];  // the tile's output gradient, 0 where the tile is cropped
+    for (int k = 0; k < 2; k++)
+        for (int l = 0; l < 2; l++) {
+            int oh = 2 * th + k, ow = 2 * tw + l;
+            gY[k][l] = (oh < OH && ow < OW) ? gy[(((long long)n * C_out + o) * OH + oh) * OW + ow] : (T)0;
+        }
+    T A_gY[4][2];
+    for (int b = 0; b < 2; b++) {  // A gY: down each column b
+        A_gY[0][b] = gY[0][b];
+        A_gY[1][b] = gY[0][b] + gY[1][b];
+        A_gY[2][b] = gY[0][b] - gY[1][b];
+        A_gY[3][b] = -gY[1][b];
+    }
+    long long stride = (long long)C_out * T_all;
+    for (int i = 0; i < 4; i++) {  // (A gY) A^T: along each row i
+        T r0 = A_gY[i][0], r1 = A_gY[i][1];
+        gM[(4 * i + 0) * stride + index] = r0;
+        gM[(4 * i + 1) * stride + index] = r0 + r1;
+        gM[(4 * i + 2) * stride + index] = r0 - r1;
+        gM[(4 * i + 3) * stride + index] = -r1;
+    }
+}
+"""
+
+_INPUT_GRAD_GATHER_CUDA = r"""
+__device__ T apply_B_row(int a, T v0, T v1, T v2, T v3)
+{
+    // (B v)[a], B = (B^T)^T: only the nonzero terms, so NaN and inf go where they should
+    if (a == 0) return v0;
+    if (a == 1) return v1 - v2 + v3;
+    if (a == 2) return v1 + v2 - v0;
+    return -v3;
+}
+
+extern "C" __global__ void minires_winograd_input_grad_gather(
+    const T* gV, T* gx, int N, int C, int H, int W, int PH, int PW, int TH, int TW)
+{
+    // one thread per pixel (n, c, h, w): it sums (B gV B^T)[a, b] of the tiles whose window covers it
+    long long index = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (index >= (long long)N * C * H * W) return;
+    int w = index % W, h = (index / W) % H;
+    int c = (index / ((long long)H * W)) % C;
+    int n = index / ((long long)C * H * W);
+    int r = h + PH, q = w + PW;  // the padded row and column
+    long long T_all = (long long)N * TH * TW;
+    long long stride = (long long)C * T_all;  // distance between gV[xi] and gV[xi + 1]
+    T total = 0;
+    for (int row_step = 0; row_step < 2; row_step++) {  // tile r/2 (window row r%2), tile r/2 - 1 (row r%2 + 2)
+        int th = r / 2 - row_step, a = r % 2 + 2 * row_step;
+        if (th < 0 || th >= TH) continue;
+        for (int column_step = 0; column_step < 2; column_step++) {
+            int tw = q / 2 - column_step, b = q % 2 + 2 * column_step;
+            if (tw < 0 || tw >= TW) continue;
+            const T* v = gV + (long long)c * T_all + ((long long)n * TH + th) * TW + tw;
+            T B_gV[4];  // row a of B gV
+            for (int j = 0; j < 4; j++)
+                B_gV[j] = apply_B_row(a, v[j * stride], v[(4 + j) * stride], v[(8 + j) * stride], v[(12 + j) * stride]);
+            total += apply_B_row(b, B_gV[0], B_gV[1], B_gV[2], B_gV[3]);  // (B gV B^T)[a, b]
+        }
+    }
+    gx[index] = total;
+}
+"""
+
+
+def _launch(source, name, dtype, total, *args):
+    """Run a kernel with one thread per each of `total` items (see _cuda.py)."""
+    kernel = _cuda.raw_kernel(source, name, dtype)
+    kernel((_cuda.blocks_for(total),), (_cuda.THREADS_PER_BLOCK,), args)
+
+
+def _weight_transform_cupy(cp, w, dtype):
+    C_out, C = w.shape[:2]
+    U = cp.empty((16, C_out, C), dtype=dtype)
+    _launch(_WEIGHT_TRANSFORM_CUDA, "minires_winograd_weight_transform", dtype, C_out * C,
+            cp.ascontiguousarray(w, dtype=dtype), U, *_cuda.int_args(C_out, C))
+    return U  # U = G g G^T   (16, C_out, C)
+
+
+def winograd_conv3x3_forward_cupy(x, w, padding):
+    """winograd_conv3x3_forward_reference on the GPU.   x: (N, C, H, W) cupy -> y: (N, C_out, OH, OW) cupy"""
+    cp = _cuda.cupy()
+    N, C, H, W = x.shape
+    _check_shapes(x.shape, w.shape)
+    C_out = w.shape[0]
+    OH, OW, TH, TW = winograd_sizes(H, W, padding)
+    PH, PW = padding
+    U = _weight_transform_cupy(cp, w, x.dtype)
+    V = cp.empty((16, C, N * TH * TW), dtype=x.dtype)
+    _launch(_INPUT_TRANSFORM_CUDA, "minires_winograd_input_transform", x.dtype, V.size // 16,
+            cp.ascontiguousarray(x), V, *_cuda.int_args(N, C, H, W, PH, PW, TH, TW))  # V = B^T d B
+    M = cp.ascontiguousarray(cp.matmul(U, V))  # M[xi] = U[xi] @ V[xi]   (16, C_out, T)
+    y = cp.empty((N, C_out, OH, OW), dtype=x.dtype)
+    _launch(_OUTPUT_TRANSFORM_CUDA, "minires_winograd_output_transform", x.dtype, M.size // 16,
+            M, y, *_cuda.int_args(N, C_out, OH, OW, TH, TW))  # Y = A^T M A
+    return y
+
+
+def _output_grad_transform_cupy(cp, gy, TH, TW):
+    N, C_out, OH, OW = gy.shape
+    gM = cp.empty((16, C_out, N * TH * TW), dtype=gy.dtype)
+    _launch(_OUTPUT_GRAD_TRANSFORM_CUDA, "minires_winograd_output_grad_transform", gy.dtype, gM.size // 16,
+            cp.ascontiguousarray(gy), gM, *_cuda.int_args(N, C_out, OH, OW, TH, TW))
+    return gM  # gM = A gY A^T   (16, C_out, T)
+
+
+def winograd_conv3x3_input_grad_cupy(gy, w, x_shape, padding):
+    """winograd_conv3x3_input_grad_reference on the GPU.   gy cupy -> gx: x_shape cupy"""
+    cp = _cuda.cupy()
+    N, C, H, W = x_shape
+    _check_shapes(x_shape, w.shape, gy.shape, padding)
+    _, _, TH, TW = winograd_sizes(H, W, padding)
+    PH, PW = padding
+    U = _weight_transform_cupy(cp, w, gy.dtype)
+    gM = _output_grad_transform_cupy(cp, gy, TH, TW)
+    gV = cp.ascontiguousarray(cp.matmul(U.transpose(0, 2, 1), gM))  # gV[xi] = U[xi]^T @ gM[xi]   (16, C, T)
+    gx = cp.empty((N, C, H, W), dtype=gy.dtype)
+    _launch(_INPUT_GRAD_GATHER_CUDA, "minires_winograd_input_grad_gather", gy.dtype, gx.size,
+            gV, gx, *_cuda.int_args(N, C, H, W, PH, PW, TH, TW))  # gx = sum of B gV B^T over covering tiles
+    return gx
+
+
+def winograd_conv3x3_weight_grad_cupy(x, gy, padding):
+    """winograd_conv3x3_weight_grad_reference on the GPU.   x, gy cupy -> gw: (C_out, C, 3, 3) cupy"""
+    cp = _cuda.cupy()
+    N, C, H, W = x.shape
+    C_out = gy.shape[1]
+    _check_shapes(x.shape, (C_out, C, 3, 3), gy.shape, padding)
+    _, _, TH, TW = winograd_sizes(H, W, padding)
+    PH, PW = padding
+    V = cp.empty((16, C, N * TH * TW), dtype=x.dtype)
+    _launch(_INPUT_TRANSFORM_CUDA, "minires_winograd_input_transform", x.dtype, V.size // 16,
+            cp.ascontiguousarray(x), V, *_cuda.int_args(N, C, H, W, PH, PW, TH, TW))  # V = B^T d B
+    gM = _output_grad_transform_cupy(cp, gy.astype(x.dtype, copy=False), TH, TW)
+    gU = cp.ascontiguousarray(cp.matmul(gM, V.transpose(0, 2, 1)))  # gU[xi] = gM[xi] @ V[xi]^T   (16, C_out, C)
+    gw = cp.empty((C_out, C, 3, 3), dtype=x.dtype)
+    _launch(_WEIGHT_GRAD_TRANSFORM_CUDA, "minires_winograd_weight_grad_transform", x.dtype, C_out * C,
+            gU, gw, *_cuda.int_args(C_out, C))  # gw = G^T gU G
+    return gw
+
+
+# Jit the loops last, so the plain Python functions above are what a reader (and pdb) sees.
+# One thread and no GIL (serial_jit): the chunks already run side by side, one per core.
+_weight_transform_jit = serial_jit(_weight_transform_loops)
+_weight_grad_transform_jit = serial_jit(_weight_grad_transform_loops)
+_input_transform_jit = serial_jit(_input_transform_loops)
+_output_transform_jit = serial_jit(_output_transform_loops)
+_output_grad_transform_jit = serial_jit(_output_grad_transform_loops)
+_input_grad_gather_jit = serial_jit(_input_grad_gather_loops)
