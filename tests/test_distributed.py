@@ -251,3 +251,33 @@ def test_syncbatchnorm_function_gradcheck_and_forward(shape):
     want = mr.nn.functional.batch_norm(x, None, None, gamma, beta, training=True)
     got = apply(SyncBatchNormTrain(1e-5, _OneRank()), x, gamma, beta)
     np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-10, atol=1e-10)
+
+
+@requires_mpi
+def test_train_cifar_distributed_prints_and_saves_on_rank_0_and_resumes(tmp_path):
+    """examples/train_cifar.py --distributed on 2 ranks: one header and one epoch line (rank 0's), a
+    checkpoint and metrics.csv; --resume continues on both ranks."""
+    from cifar_fixture import make_cifar_folder
+
+    root = make_cifar_folder(tmp_path / "cifar", n_train=128, n_test=32, seed=0)
+    flags = ["--distributed", "--sync-bn", "--data", str(root), "--epochs", "2", "--batch-size", "16",
+             "--train-subset", "64", "--warmup-epochs", "0", "--threads", "1", "--checkpoint",
+             str(tmp_path / "ck.npz"), "--out", str(tmp_path / "run"), "--no-progress", "--skip-content-check"]
+    script = str(ROOT / "examples" / "train_cifar.py")
+    for extra in (["--stop-after", "1"], ["--resume"]):
+        run = subprocess.run([find_mpiexec(), "-n", "2", sys.executable, script, *flags, *extra], capture_output=True,
+                             text=True, timeout=300, env=WORKER_ENV, cwd=tmp_path, check=False)
+        assert run.returncode == 0, f"train_cifar.py --distributed failed:\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}"
+        assert run.stdout.count("minires 0.1") == 1 and "x 2 processes (SyncBatchNorm)" in run.stdout, run.stdout
+        lines = run.stdout.splitlines()
+        assert sum(line.startswith("epoch ") for line in lines) == 1, run.stdout
+        assert sum(line.strip().startswith("saved ") for line in lines) == 1, run.stdout
+    assert "resumed from" in run.stdout and "epoch   2/2" in run.stdout, run.stdout
+    assert len((tmp_path / "run" / "metrics.csv").read_text().splitlines()) == 3  # header + 2 epochs
+
+
+def test_train_cifar_sync_bn_needs_distributed(tmp_path):
+    run = subprocess.run([sys.executable, str(ROOT / "examples" / "train_cifar.py"), "--sync-bn", "--checkpoint",
+                          str(tmp_path / "c.npz"), "--out", str(tmp_path / "o")], capture_output=True, text=True,
+                         timeout=120, check=False)
+    assert run.returncode == 2 and "--sync-bn" in run.stderr and "--distributed" in run.stderr, run.stderr
