@@ -5,7 +5,8 @@
     mpiexec -n 2 python tests/mpi_worker.py ddp plain 3 8    # plain BatchNorm
     mpiexec -n 2 python tests/mpi_worker.py die raise        # rank 1 raises after the first all_reduce
 
-Rank 0 prints one line, RESULT {json}, that the test reads.
+Rank 0 prints one line, RESULT {json}, that the test reads. MPI_WORKER_BACKEND=nccl runs the
+collectives and DDP on GPUs (one per rank) instead.
 """
 
 from __future__ import annotations
@@ -17,11 +18,14 @@ import sys
 
 import numpy as np
 
+BACKEND = os.environ.get("MPI_WORKER_BACKEND", "mpi")
+DEVICE = "cuda" if BACKEND == "nccl" else "cpu"
+
 
 def main(argv: list[str]) -> None:
     import minires.distributed as dist
 
-    dist.init_process_group("mpi")
+    dist.init_process_group(BACKEND)
     {"collectives": collectives, "ddp": ddp, "die": die, "no_sync": no_sync}[argv[0]](*argv[1:])
     dist.destroy_process_group()
 
@@ -41,23 +45,23 @@ def collectives() -> None:
     import minires.distributed as dist
 
     rank, size = dist.get_rank(), dist.get_world_size()
-    t = mr.tensor([1.0, 2.0]) * (rank + 1)
+    t = mr.tensor([1.0, 2.0]).to(DEVICE) * (rank + 1)
     dist.all_reduce(t)
     total = t.tolist()
-    t = mr.tensor([1.0, 2.0]) * (rank + 1)
+    t = mr.tensor([1.0, 2.0]).to(DEVICE) * (rank + 1)
     dist.all_reduce(t, op=dist.ReduceOp.AVG)
     mean = t.tolist()
-    t = mr.tensor([float(rank), -float(rank)])
+    t = mr.tensor([float(rank), -float(rank)]).to(DEVICE)
     work = dist.all_reduce(t, op=dist.ReduceOp.MAX, async_op=True)
     work.wait()
     biggest = t.tolist()
-    t = mr.tensor(np.full((2, 3), float(rank)))
+    t = mr.tensor(np.full((2, 3), float(rank))).to(DEVICE)
     dist.broadcast(t, src=1)
     from_1 = t.tolist()
-    strided = mr.tensor(np.arange(12.0).reshape(3, 4)).t()  # not contiguous: reduced through a copy
+    strided = mr.tensor(np.arange(12.0).reshape(3, 4)).to(DEVICE).t()  # not contiguous: reduced through a copy
     dist.all_reduce(strided)
-    gathered = [mr.zeros(2) for _ in range(size)]
-    dist.all_gather(gathered, mr.tensor([float(rank), 10.0 + rank]))
+    gathered = [mr.zeros(2).to(DEVICE) for _ in range(size)]
+    dist.all_gather(gathered, mr.tensor([float(rank), 10.0 + rank]).to(DEVICE))
     dist.barrier()
     report(rank=rank, size=size, total=total, mean=mean, biggest=biggest, from_1=from_1,
            strided=strided.tolist(), gathered=[g.tolist() for g in gathered], backend=dist.get_backend())
@@ -95,7 +99,7 @@ def sgd(model):
 def state_vector(model) -> np.ndarray:
     """Every parameter, then every buffer, flattened into one float64 vector."""
     tensors = list(model.parameters()) + list(model.buffers())
-    return np.concatenate([np.asarray(t.array, dtype=np.float64).reshape(-1) for t in tensors])
+    return np.concatenate([t.detach().cpu().numpy().astype(np.float64).reshape(-1) for t in tensors])
 
 
 def ddp(mode: str, steps: str, per_rank: str) -> None:
@@ -107,17 +111,17 @@ def ddp(mode: str, steps: str, per_rank: str) -> None:
     steps, per_rank = int(steps), int(per_rank)
     rank, size = dist.get_rank(), dist.get_world_size()
     # a different initialisation on each rank: DDP must copy rank 0's everywhere
-    model = DistributedDataParallel(tiny_net(sync=mode == "sync", seed=rank), bucket_cap_mb=0.001)
+    model = DistributedDataParallel(tiny_net(sync=mode == "sync", seed=rank).to(DEVICE), bucket_cap_mb=0.001)
     opt = sgd(model)
     for x, y in batches(steps, size * per_rank):
         mine = slice(rank * per_rank, (rank + 1) * per_rank)
         opt.zero_grad()
-        F.cross_entropy(model(mr.tensor(x[mine])), mr.tensor(y[mine])).backward()
+        F.cross_entropy(model(mr.tensor(x[mine]).to(DEVICE)), mr.tensor(y[mine]).to(DEVICE)).backward()
         opt.step()
     mine = state_vector(model.module)
-    everyone = [mr.zeros(mine.size, dtype=np.float64) for _ in range(size)]
-    dist.all_gather(everyone, mr.tensor(mine))
-    weights = [np.asarray(e.array) for e in everyone]
+    everyone = [mr.zeros(mine.size, dtype=np.float64).to(DEVICE) for _ in range(size)]
+    dist.all_gather(everyone, mr.tensor(mine).to(DEVICE))
+    weights = [e.cpu().numpy() for e in everyone]
     n_params = sum(p.numel() for p in model.module.parameters())
     between_ranks = max(float(np.abs(w[:n_params] - weights[0][:n_params]).max()) for w in weights)
     if rank != 0:

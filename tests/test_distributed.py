@@ -281,3 +281,30 @@ def test_train_cifar_sync_bn_needs_distributed(tmp_path):
                           str(tmp_path / "c.npz"), "--out", str(tmp_path / "o")], capture_output=True, text=True,
                          timeout=120, check=False)
     assert run.returncode == 2 and "--sync-bn" in run.stderr and "--distributed" in run.stderr, run.stderr
+
+
+def _gpus() -> int:
+    return mr.cuda.device_count() if mr.cuda.is_available() else 0
+
+
+@pytest.mark.gpu
+@requires_mpi
+@pytest.mark.skipif(not dist.is_nccl_available(), reason="needs CuPy with NCCL and a CUDA GPU")
+def test_nccl_collectives_and_ddp_with_syncbatchnorm():
+    """The nccl backend, one GPU per rank (2 ranks where there are 2 GPUs, else 1): the collectives,
+    and DDP + SyncBatchNorm against one CPU process on the global batch."""
+    ranks = min(2, _gpus())
+    env_backup = WORKER_ENV.get("MPI_WORKER_BACKEND")
+    WORKER_ENV["MPI_WORKER_BACKEND"] = "nccl"
+    try:
+        got = result(mpirun("collectives", nproc=ranks))
+        assert got["backend"] == "nccl" and got["size"] == ranks, got
+        assert got["gathered"] == [[float(r), 10.0 + r] for r in range(ranks)], got
+        ddp_run = result(mpirun("ddp", "sync", "3", "8", nproc=ranks))
+        assert ddp_run["between_ranks"] == 0.0, ddp_run
+        assert ddp_run["vs_big_batch"]["params"] < 1e-5, f"DDP+SyncBN on GPUs vs one CPU process: {ddp_run}"
+    finally:
+        if env_backup is None:
+            WORKER_ENV.pop("MPI_WORKER_BACKEND", None)
+        else:
+            WORKER_ENV["MPI_WORKER_BACKEND"] = env_backup
