@@ -167,6 +167,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stop-after", type=positive_int, default=None,
                    help="stop after this many epochs of this run, as if killed (then --resume)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
+    p.add_argument("--distributed", action="store_true",
+                   help="data-parallel on every process mpiexec started (mpiexec -n P python train_cifar.py "
+                        "--distributed): --batch-size images per process, P x that per step; only rank 0 "
+                        "prints and saves (docs/distributed.md)")
+    p.add_argument("--sync-bn", action="store_true",
+                   help="with --distributed: BatchNorm statistics over all processes' images (SyncBatchNorm)")
     return p
 
 
@@ -199,6 +205,8 @@ def check_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     check_writable(p, "--checkpoint", Path(args.checkpoint), folder=False)
     check_writable(p, "--out", Path(args.out), folder=True)
     checkpoint = Path(args.checkpoint)
+    if args.sync_bn and not args.distributed:
+        p.error("--sync-bn synchronises BatchNorm across the processes of a --distributed run; add --distributed")
     if args.resume and args.overwrite:
         p.error("--resume and --overwrite exclude each other: --resume continues the run in --checkpoint, "
                 "--overwrite starts a new one over it")
@@ -462,6 +470,13 @@ def main(argv: list[str] | None = None) -> dict:
         progress.saved_epoch = int(state["epoch"])
     try:
         return train(args, state, progress)
+    except SystemExit as e:  # --distributed: a rank that stops on an error must not leave the others waiting
+        if e.code not in (None, 0) and args.distributed:
+            import minires.distributed as dist
+
+            if dist.is_initialized():
+                dist.abort(e.code if isinstance(e.code, int) else 1)
+        raise
     except (KeyboardInterrupt, SystemError) as e:
         if not caused_by_ctrl_c(e):
             raise
@@ -482,6 +497,13 @@ def caused_by_ctrl_c(error: BaseException) -> bool:
 def train(args: argparse.Namespace, state: dict | None, progress: Progress) -> dict:
     mr.tune_process(args.threads)  # threads, OpenMP, malloc: the one explicit speed call (minires/tuning.py)
     mr.manual_seed(args.seed)
+    rank, world = 0, 1
+    if args.distributed:  # every rank runs all of this; rank 0 alone prints and writes
+        import minires.distributed  # noqa: F401  (mr.distributed from here on)
+
+        mr.distributed.init_process_group("nccl" if args.device == "cuda" else "mpi")
+        rank, world = mr.distributed.get_rank(), mr.distributed.get_world_size()
+    main_rank = rank == 0
 
     progress.phase = "loading data"
     try:
@@ -490,11 +512,19 @@ def train(args: argparse.Namespace, state: dict | None, progress: Progress) -> d
         fail(str(e))
     check_sizes(build_parser(), args, len(train_set), len(test_set))
     train_set, test_set = subset(train_set, args.train_subset), subset(test_set, args.test_subset)
-    train_loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True, drop_last=True, seed=args.seed)
+    if args.distributed:  # each rank its own 1/world of every epoch, and its own crops and flips
+        sampler = mr.utils.data.DistributedSampler(train_set, world, rank, shuffle=True, seed=args.seed)
+        train_loader = DataLoader(train_set, batch_size=args.batch_size, drop_last=True, sampler=sampler,
+                                  seed=args.seed + 10_000 * rank)
+    else:
+        train_loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True, drop_last=True, seed=args.seed)
     test_loader = DataLoader(test_set, batch_size=500, shuffle=False)
 
     progress.phase = "building the model"
-    model = build_model(args.model).to(args.device)
+    model = build_model(args.model)
+    if args.sync_bn:
+        model = mr.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    model = model.to(args.device)
     opt = optim.SGD(parameter_groups(model, args.weight_decay), lr=args.lr, momentum=args.momentum,
                     nesterov=args.nesterov)
     sched = build_schedule(opt, args, len(train_loader))
@@ -512,16 +542,21 @@ def train(args: argparse.Namespace, state: dict | None, progress: Progress) -> d
             rows = [dict(zip(state["metrics"]["names"], r)) for r in state["metrics"]["rows"]]
         except (KeyError, ValueError, TypeError, IndexError) as e:
             fail(f"--resume: {checkpoint} does not fit this run: {e.args[0] if e.args else e}")
-        print(f"resumed from {checkpoint} after epoch {start_epoch}")
+        if main_rank:
+            print(f"resumed from {checkpoint} after epoch {start_epoch}")
+    # the training steps go through DDP (gradients averaged over the ranks); saving and testing use model itself
+    net = mr.nn.parallel.DistributedDataParallel(model) if args.distributed else model
 
     progress.phase, progress.epoch, progress.steps = "training", start_epoch + 1, len(train_loader)
     n_params = sum(p.numel() for p in model.parameters())
     kernels = "cupy" if args.device == "cuda" else mr.backend.cpu_implementation()
-    print(f"minires {mr.__version__} | {args.model} ({n_params / 1e6:.2f}M params) | {args.device} | "
-          f"kernels: {kernels} | seed {args.seed} | batch {args.batch_size}, lr {args.lr}, "
-          f"wd {args.weight_decay}, {args.schedule} schedule, {args.epochs} epochs | "
-          f"{len(train_set)} train / {len(test_set)} test images", flush=True)
-    if start_epoch >= args.epochs:
+    ranks = f" x {world} processes{' (SyncBatchNorm)' if args.sync_bn else ''}" if args.distributed else ""
+    if main_rank:
+        print(f"minires {mr.__version__} | {args.model} ({n_params / 1e6:.2f}M params) | {args.device} | "
+              f"kernels: {kernels} | seed {args.seed} | batch {args.batch_size}{ranks}, lr {args.lr}, "
+              f"wd {args.weight_decay}, {args.schedule} schedule, {args.epochs} epochs | "
+              f"{len(train_set)} train / {len(test_set)} test images", flush=True)
+    if start_epoch >= args.epochs and main_rank:
         print(f"nothing to do: {checkpoint} holds all {args.epochs} epochs of this run")
 
     last_epoch = args.epochs if args.stop_after is None else min(args.epochs, start_epoch + args.stop_after)
@@ -532,12 +567,12 @@ def train(args: argparse.Namespace, state: dict | None, progress: Progress) -> d
         loss_sum, correct, seen = 0.0, 0, 0  # sums stay on the device; read only when printed
         bad_step, bad_loss = -1, 0.0  # the first step with a non-finite loss, kept on the device too
         started = time.perf_counter()
-        with tqdm(train_loader, desc=f"epoch {epoch + 1}/{args.epochs}", leave=False, disable=args.no_progress,
+        with tqdm(train_loader, desc=f"epoch {epoch + 1}/{args.epochs}", leave=False, disable=args.no_progress or not main_rank,
                   file=sys.stdout, dynamic_ncols=True) as bar:
             for step, (images, labels) in enumerate(bar):
                 progress.step = step + 1
                 images, labels = images.to(args.device), labels.to(args.device)
-                logits = model(images)
+                logits = net(images)
                 loss = F.cross_entropy(logits, labels, label_smoothing=args.label_smoothing)
                 opt.zero_grad()
                 loss.backward()
@@ -558,6 +593,10 @@ def train(args: argparse.Namespace, state: dict | None, progress: Progress) -> d
                 if step % 10 == 0:
                     bar.set_postfix(loss=f"{float(loss_sum) / seen:.3f}", acc=f"{100 * float(correct) / seen:.1f}%",
                                     img_s=f"{seen / (time.perf_counter() - started):.0f}")
+        if args.distributed:  # the epoch's sums over every rank's images
+            sums = mr.tensor([float(loss_sum), float(correct), float(seen)], dtype=mr.float64).to(args.device)
+            mr.distributed.all_reduce(sums)
+            loss_sum, correct, seen = sums.tolist()
         loss_sum, correct = float(loss_sum), float(correct)
         train_seconds = time.perf_counter() - started
         bad = non_finite(model)
@@ -565,6 +604,8 @@ def train(args: argparse.Namespace, state: dict | None, progress: Progress) -> d
             diverged(args, progress, f"{len(bad)} parameters or buffers hold nan or inf after epoch "
                                      f"{epoch + 1}/{args.epochs} (the first is {bad[0]}), although every loss "
                                      f"was finite")
+        if not main_rank:
+            continue  # rank 0 tests, saves and writes; the others wait for it at the next epoch's first step
         progress.phase = "testing"
         test_loss, test_acc = evaluate(model, test_loader, args.device)
         rows.append({"epoch": epoch + 1, "lr": opt.param_groups[0]["lr"], "train_loss": loss_sum / seen,
@@ -581,7 +622,9 @@ def train(args: argparse.Namespace, state: dict | None, progress: Progress) -> d
         progress.phase, progress.saved_epoch = "writing metrics", epoch + 1
         save_curves(rows, out)
         print(f"  saved {checkpoint}, {out / 'metrics.csv'}", flush=True)
-    if rows:
+    if args.distributed:
+        mr.distributed.destroy_process_group()
+    if rows and main_rank:
         print(f"final test accuracy {100 * rows[-1]['test_acc']:.2f}% after {rows[-1]['epoch']} epochs")
     return {"rows": rows, "model": model}
 

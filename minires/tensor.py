@@ -304,6 +304,25 @@ class Tensor:
         return prefix + body + "".join(", " + e for e in extras) + ")"
 
     # ------------------------------------------------------------------ gradients
+    _post_accumulate_grad_hooks: tuple = ()  # see register_post_accumulate_grad_hook; most tensors have none
+
+    def register_post_accumulate_grad_hook(self, hook) -> _RemovableHandle:
+        """Call hook(self) during backward(), once this leaf's .grad holds everything that
+        backward adds to it (as torch's; DistributedDataParallel starts averaging a
+        gradient across processes from here, while the walk goes on to earlier layers).
+
+        A leaf that several ops use gets its gradient in several parts; the hook runs
+        after the last part (backward counts the parts before it starts). It runs once
+        per backward() that reaches the leaf. Returns a handle: handle.remove() unhooks it.
+        """
+        if self.grad_fn is not None:
+            raise RuntimeError("register_post_accumulate_grad_hook: only leaf tensors accumulate a .grad, and "
+                               f"this one was made by {self.grad_fn.name}; hook a leaf (a parameter)")
+        if not callable(hook):
+            raise TypeError(f"register_post_accumulate_grad_hook: hook must be callable, got {type(hook).__name__}")
+        self._post_accumulate_grad_hooks = (*self._post_accumulate_grad_hooks, hook)
+        return _RemovableHandle(self, hook)
+
     def zero_grad(self) -> None:
         """Forget the accumulated gradient (set it to None, as PyTorch's default)."""
         self._grad = None
@@ -351,10 +370,12 @@ class Tensor:
         if self.grad_fn is None:
             if only is None or id(self) in only:
                 _accumulate_leaf(self, grad)
+                _run_post_accumulate_grad_hooks(self)
             return
         # an input that is not a leaf: its whole gradient is the gy of the op that made it
         wanted_non_leaves = {t.grad_fn: t for t in inputs or () if t.grad_fn is not None}
 
+        hooked_parts_left = _hooked_leaf_parts(self.grad_fn, only)  # id(leaf) -> gradients still to come
         pending: dict[ops.Function, Any] = {self.grad_fn: grad}  # op -> dL/d(its output)
         anomaly = is_anomaly_enabled()  # minires.autograd.detect_anomaly: check every gradient
         tie_breaker = itertools.count()  # heapq never compares two Functions
@@ -380,6 +401,8 @@ class Tensor:
             # the input tensor a new grad_fn; the gradient belongs to the old one)
             for x, creator, gx, needed in zip(fn.inputs, fn.input_creators, gxs, fn.needs_input_grad):
                 if not needed or gx is None:
+                    if needed and creator is None:
+                        _one_part_in(x, hooked_parts_left)  # a part that adds nothing
                     continue
                 if gx.shape != x.array.shape:
                     raise RuntimeError(
@@ -389,6 +412,7 @@ class Tensor:
                 if creator is None:
                     if only is None or id(x) in only:
                         _accumulate_leaf(x, gx)
+                    _one_part_in(x, hooked_parts_left)  # its hooks run after its last part
                 elif creator in pending:
                     pending[creator] = pending[creator] + gx  # x is used more than once
                 else:
@@ -1048,6 +1072,53 @@ def device_or_dtype(target: Any, where: str) -> tuple[str | None, int | None, np
     if dtype.kind not in "biuf":
         raise TypeError(f"{where}: minires tensors hold bool, integer or floating dtypes, got {dtype}")
     return None, None, dtype
+
+
+def _hooked_leaf_parts(root: ops.Function, only: set[int] | None) -> dict[int, int]:
+    """For each leaf with post-accumulate-grad hooks that this backward reaches (and may
+    write: `only`), how many gradient parts it will receive, by id(leaf); a leaf used by
+    two ops gets two. One pass over the graph before the walk, as torch's engine counts
+    its dependencies first."""
+    parts: dict[int, int] = {}
+    seen, stack = {root}, [root]
+    while stack:
+        fn = stack.pop()
+        if fn.freed:  # the walk itself raises about it
+            continue
+        for x, creator, needed in zip(fn.inputs, fn.input_creators, fn.needs_input_grad):
+            if not needed:
+                continue
+            if creator is None:
+                if x._post_accumulate_grad_hooks and (only is None or id(x) in only):
+                    parts[id(x)] = parts.get(id(x), 0) + 1
+            elif creator not in seen:
+                seen.add(creator)
+                stack.append(creator)
+    return parts
+
+
+def _one_part_in(x: Tensor, parts_left: dict[int, int]) -> None:
+    """Count one gradient part of leaf x as added; after its last, run its hooks."""
+    if id(x) in parts_left:
+        parts_left[id(x)] -= 1
+        if parts_left[id(x)] == 0:
+            _run_post_accumulate_grad_hooks(x)
+
+
+def _run_post_accumulate_grad_hooks(x: Tensor) -> None:
+    for hook in x._post_accumulate_grad_hooks:
+        hook(x)
+
+
+class _RemovableHandle:
+    """What register_post_accumulate_grad_hook returns: handle.remove() takes the hook off again."""
+
+    def __init__(self, tensor: Tensor, hook: Any):
+        self.tensor, self.hook = tensor, hook
+
+    def remove(self) -> None:
+        self.tensor._post_accumulate_grad_hooks = tuple(h for h in self.tensor._post_accumulate_grad_hooks
+                                                        if h is not self.hook)
 
 
 def _accumulate_leaf(x: Tensor, gx: Any) -> None:

@@ -27,17 +27,21 @@ class DataLoader:
                 get_batch(indices, rng) -> (images, labels), that is used (vectorised)
     batch_size: images per batch (the last one may be smaller, unless drop_last)
     shuffle:    a new order every epoch        seed: fixes the order and the augmentation
+    sampler:    instead of shuffle, the indices to load in order, such as one rank's
+                DistributedSampler (its set_epoch is called by this loader's)
     epoch:      how many epochs have been started; each iteration uses it, then adds 1
     """
 
     def __init__(self, dataset: Any, batch_size: int = 1, shuffle: bool = False, drop_last: bool = False,
-                 seed: int = 0):
+                 seed: int = 0, sampler: Any = None):
         if not (hasattr(dataset, "__len__") and hasattr(dataset, "__getitem__")):
             raise TypeError(f"DataLoader: dataset must have __len__ and __getitem__, got {type(dataset).__name__}")
         if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"DataLoader: batch_size must be an int >= 1, got {batch_size!r}")
+        if sampler is not None and shuffle:
+            raise ValueError("DataLoader: sampler option is mutually exclusive with shuffle (the sampler orders)")
         self.dataset, self.batch_size = dataset, int(batch_size)
-        self.shuffle, self.drop_last, self.seed = shuffle, drop_last, seed
+        self.shuffle, self.drop_last, self.seed, self.sampler = shuffle, drop_last, seed, sampler
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -46,14 +50,19 @@ class DataLoader:
 
     def __len__(self) -> int:
         """The number of batches in one epoch."""
-        n = len(self.dataset)
+        n = len(self.dataset) if self.sampler is None else len(self.sampler)
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)  # floor or ceil
 
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
         rng = np.random.default_rng([self.seed, self.epoch])  # this epoch's order and augmentation
+        if self.sampler is not None and hasattr(self.sampler, "set_epoch"):
+            self.sampler.set_epoch(self.epoch)
         self.epoch += 1
         n = len(self.dataset)
-        order = rng.permutation(n) if self.shuffle else np.arange(n)
+        if self.sampler is not None:
+            order = np.fromiter(iter(self.sampler), dtype=np.int64)
+        else:
+            order = rng.permutation(n) if self.shuffle else np.arange(n)
         return self._batches(order, rng)
 
     def _batches(self, order: np.ndarray, rng: np.random.Generator) -> Iterator[tuple[Tensor, Tensor]]:
@@ -70,4 +79,5 @@ class DataLoader:
 
     def __repr__(self) -> str:
         return (f"DataLoader({type(self.dataset).__name__}, batch_size={self.batch_size}, shuffle={self.shuffle}, "
-                f"drop_last={self.drop_last}, seed={self.seed}, epoch={self.epoch})")
+                f"drop_last={self.drop_last}, seed={self.seed}, epoch={self.epoch}"
+                + (f", sampler={type(self.sampler).__name__}" if self.sampler is not None else "") + ")")

@@ -29,3 +29,13 @@ __all__ = [
     "LeakyReLU", "Linear", "LogSoftmax", "MSELoss", "MaxPool2d", "Module", "ModuleDict", "ModuleList", "NLLLoss",
     "Parameter", "ReLU", "Sequential", "Sigmoid", "Softmax", "Tanh", "functional", "init", "models", "modules", "utils",
 ]
+
+
+def __getattr__(name: str):
+    """nn.SyncBatchNorm, as torch spells it: it lives in minires.distributed (above nn, since it
+    all-reduces across processes) and is imported the first time it is asked for."""
+    if name == "SyncBatchNorm":
+        from ..distributed.sync_batchnorm import SyncBatchNorm
+
+        return SyncBatchNorm
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

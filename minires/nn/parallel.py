@@ -41,3 +41,14 @@ def _device_index(device) -> int | None:
     if text.startswith("cuda:") and text[5:].isdigit():
         return int(text[5:])
     return None
+
+
+def __getattr__(name: str):
+    """nn.parallel.DistributedDataParallel, as torch spells it. It lives in minires.distributed
+    (which sits above nn: it wraps Modules and talks to other processes), so it is imported
+    the first time it is asked for, never by `import minires.nn`."""
+    if name == "DistributedDataParallel":
+        from ..distributed.ddp import DistributedDataParallel
+
+        return DistributedDataParallel
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -11,7 +11,8 @@ that examples/train_cifar.py uses (whole uint8 batches augmented at once) is
 minires.data.DataLoader, a different class.
 
 Files: dataset.py (Dataset, TensorDataset, Subset, ConcatDataset, random_split),
-sampler.py (which indices, in which order, in which batches), collate.py (samples ->
+sampler.py (which indices, in which order, in which batches), distributed.py
+(DistributedSampler: each process its own slice), collate.py (samples ->
 a batch), dataloader.py (the loop, in this process or in workers), worker.py (what
 runs inside a worker process).
 
@@ -20,9 +21,11 @@ numpy np.random.Generator, an int seed, or None (then each epoch draws a fresh s
 minires' global generator, so mr.manual_seed makes the run repeatable).
 """
 
+from . import distributed
 from .collate import default_collate, default_convert
 from .dataloader import DataLoader
 from .dataset import ChainDataset, ConcatDataset, Dataset, IterableDataset, Subset, TensorDataset, random_split
+from .distributed import DistributedSampler
 from .sampler import (
     BatchSampler,
     RandomSampler,
@@ -34,7 +37,7 @@ from .sampler import (
 from .worker import WorkerInfo, get_worker_info
 
 __all__ = [
-    "BatchSampler", "ChainDataset", "ConcatDataset", "DataLoader", "Dataset", "IterableDataset", "RandomSampler",
+    "BatchSampler", "ChainDataset", "ConcatDataset", "DataLoader", "Dataset", "DistributedSampler", "IterableDataset", "RandomSampler",
     "Sampler", "SequentialSampler", "Subset", "SubsetRandomSampler", "TensorDataset", "WeightedRandomSampler",
-    "WorkerInfo", "default_collate", "default_convert", "get_worker_info", "random_split",
+    "WorkerInfo", "default_collate", "default_convert", "distributed", "get_worker_info", "random_split",
 ]
