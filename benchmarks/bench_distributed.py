@@ -37,16 +37,12 @@ args = parser.parse_args()
 
 
 def setup(threads: int, batch: int, seed: int):
-    import numba
     import numpy as np
-    from threadpoolctl import threadpool_limits
 
     import minires as mr
     from minires.nn import models
 
-    numba.set_num_threads(threads)
-    mr.threads.set_cpu_threads(threads)
-    threadpool_limits(threads)
+    mr.tune_process(threads)  # the explicit speed call the examples make (minires/tuning.py)
     mr.manual_seed(0)
     rng = np.random.default_rng(seed)
     x = mr.tensor(rng.standard_normal((batch, 3, 32, 32)).astype(np.float32))

@@ -113,8 +113,12 @@ def main() -> int:
     fresh = chapter_with({name: record(name) for name in SESSIONS}, current)
     if "--check" in sys.argv[1:]:
         if fresh != current:
+            import difflib
+
+            diff = difflib.unified_diff(current.splitlines(), fresh.splitlines(), "docs/debugging.md", "recorded now",
+                                        lineterm="")
             print("docs/debugging.md: the pdb transcripts differ from a fresh recording; "
-                  "run python docs/record_debugging.py", file=sys.stderr)
+                  "run python docs/record_debugging.py\n" + "\n".join(diff), file=sys.stderr)
             return 1
         return 0
     CHAPTER.write_text(fresh)

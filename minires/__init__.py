@@ -19,6 +19,7 @@ from . import (
     backends,
     cuda,
     data,
+    distributed,
     nn,
     ops,
     optim,
@@ -108,7 +109,7 @@ bool = bool_ = np.bool_
 __all__ = [
     "GradcheckError", "Size", "Tensor", "abs", "amax", "amin", "arange", "argmax", "argmin", "as_tensor",
     "autograd", "backend", "backends", "bool", "bool_", "cat", "clamp", "clip", "clone", "cuda", "data",
-    "device", "double", "enable_grad", "eq", "exp", "flatten", "float", "float16", "float32", "float64",
+    "device", "distributed", "double", "enable_grad", "eq", "exp", "flatten", "float", "float16", "float32", "float64",
     "from_numpy", "full", "full_like", "ge", "get_num_threads", "get_rng_state", "gradcheck", "gt", "half", "inference_mode",
     "int", "int8", "int16", "int32", "int64", "is_grad_enabled", "is_tensor", "le", "load", "log", "log_softmax",
     "long", "lt", "manual_seed", "matmul", "max", "maximum", "mean", "min", "minimum", "ne", "nn", "no_grad",

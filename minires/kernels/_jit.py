@@ -2,11 +2,11 @@
 
 Each kernel file writes its loops as plain Python functions and, at the bottom, turns
 them into parallel machine code with `parallel_jit(loops)` -- or, for the im2col
-family, whose callers already run one chunk per core (minires/threads.py), into
+family, whose callers already run one chunk per worker thread (kernels/_chunks.py), into
 one-thread code with `serial_jit(loops)`. With NUMBA_DISABLE_JIT=1,
 numba hands the plain function back (and `prange` acts as `range`), so pdb steps
 straight into the loops; without numba at all the loops stay plain Python too (and
-backend.kernel picks the NumPy reference anyway).
+backend.choose picks the NumPy reference anyway).
 """
 
 from __future__ import annotations
@@ -37,6 +37,6 @@ def parallel_jit(loops: Callable, reassociate_sums: bool = False) -> Callable:
 
 def serial_jit(loops: Callable) -> Callable:
     """numba.njit(nogil=True, cache=True)(loops), or loops itself without numba: one
-    thread, with the GIL released, for kernels that minires.threads runs side by side
+    thread, with the GIL released, for kernels that kernels/_chunks.py runs side by side
     on chunks of a batch (a `prange` in such loops acts as `range`)."""
     return loops if njit is None else njit(nogil=True, cache=True)(loops)
