@@ -80,17 +80,18 @@ BACKWARD_LOOPS = {"_im2col_loops", "_col2im_loops", "_max_pool2d_backward_loops"
                   "_input_grad_gather_loops", "_weight_grad_transform_loops", "_output_grad_transform_loops"}
 
 
-def run(script: str) -> subprocess.CompletedProcess:
+def run(*arguments: str, stdin: str | None = None, timeout: int = 120) -> subprocess.CompletedProcess:
+    """python <arguments> with the numba loops as plain Python (and the numba kernels chosen)."""
     env = {**os.environ, "NUMBA_DISABLE_JIT": "1"}
     env.pop("MINIRES_KERNELS", None)
-    return subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120,
-                          check=False)
+    return subprocess.run([sys.executable, *arguments], input=stdin, env=env, capture_output=True, text=True,
+                          timeout=timeout, check=False)
 
 
 def test_every_kernel_loop_is_at_most_four_calls_from_tensor_backward():
     import json
 
-    result = run(f"NET = {NET!r}\n{TRACER}")
+    result = run("-c", f"NET = {NET!r}\n{TRACER}")
     assert result.returncode == 0, result.stderr
     paths = json.loads(result.stdout.strip().splitlines()[-1])
     assert BACKWARD_LOOPS <= set(paths), f"loops never reached from Tensor.backward: {BACKWARD_LOOPS - set(paths)}"
@@ -127,9 +128,6 @@ def test_pdb_stops_in_every_kernel_loop_when_stepping(tmp_path):
                      f"p ('stopped in {name}', __import__('threading').current_thread().name)",
                      f"disable {number}", "continue", "end"]
     commands += ["continue", "quit"]
-    env = {**os.environ, "NUMBA_DISABLE_JIT": "1"}
-    env.pop("MINIRES_KERNELS", None)
-    result = subprocess.run([sys.executable, "-m", "pdb", str(script)], input="\n".join(commands) + "\n", env=env,
-                            capture_output=True, text=True, timeout=180, check=False)
+    result = run("-m", "pdb", str(script), stdin="\n".join(commands) + "\n", timeout=180)
     missed = [name for name in stops if f"('stopped in {name}', 'MainThread')" not in result.stdout]
     assert not missed, f"pdb did not stop (on the main thread) in: {missed}\n{result.stdout[-3000:]}\n{result.stderr}"

@@ -10,6 +10,7 @@ element, THREADS_PER_BLOCK threads per block, and enough blocks to cover them al
 
     blocks = ceil(total / THREADS_PER_BLOCK)     # = blocks_for(total)
     kernel((blocks,), (THREADS_PER_BLOCK,), (x, y, *int_args(N, C, ...)))
+    # launch(source, name, dtype, total, x, y, *int_args(N, C, ...)) does all of that
 
 Inside a kernel, thread `index = blockIdx.x * blockDim.x + threadIdx.x` computes
 output element `index` (and returns at once when index >= total, in the last block).
@@ -60,6 +61,12 @@ def raw_kernel(source: str, name: str, dtype: Any):
 def elementwise(in_params: str, out_params: str, operation: str, name: str):
     """A cupy.ElementwiseKernel, created once; cupy compiles it per dtype on first call."""
     return cupy().ElementwiseKernel(in_params, out_params, operation, name)
+
+
+def launch(source: str, name: str, dtype: Any, total: int, *args) -> None:
+    """Run kernel `name` of `source` (T = the C type of dtype) with one thread per each of
+    `total` items: blocks_for(total) blocks of THREADS_PER_BLOCK threads, args as given."""
+    raw_kernel(source, name, dtype)((blocks_for(total),), (THREADS_PER_BLOCK,), args)
 
 
 def blocks_for(total: int) -> int:

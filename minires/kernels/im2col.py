@@ -318,10 +318,9 @@ def im2col_cupy(x, kernel_size, stride, padding, dilation):
     OH, OW = conv_output_size(H, W, kernel_size, stride, padding, dilation)
     x = cp.ascontiguousarray(x)
     col = cp.empty((C * KH * KW, N * OH * OW), dtype=x.dtype)
-    kernel = _cuda.raw_kernel(_IM2COL_CUDA, "minires_im2col", x.dtype)
     sizes = _cuda.int_args(N, C, H, W, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW)
-    blocks = _cuda.blocks_for(col.size)  # ceil(col.size / THREADS_PER_BLOCK): one thread per entry of col
-    kernel((blocks,), (_cuda.THREADS_PER_BLOCK,), (x, col, *sizes))
+    # one thread per entry of col
+    _cuda.launch(_IM2COL_CUDA, "minires_im2col", x.dtype, col.size, x, col, *sizes)
     return col
 
 
@@ -334,10 +333,9 @@ def col2im_cupy(col, x_shape, kernel_size, stride, padding, dilation):
     _check_col_shape(col, x_shape, kernel_size, OH, OW)
     col = cp.ascontiguousarray(col)
     x = cp.empty((N, C, H, W), dtype=col.dtype)
-    kernel = _cuda.raw_kernel(_COL2IM_CUDA, "minires_col2im", col.dtype)
     sizes = _cuda.int_args(N, C, H, W, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW)
-    blocks = _cuda.blocks_for(x.size)  # ceil(x.size / THREADS_PER_BLOCK): one thread per pixel of x
-    kernel((blocks,), (_cuda.THREADS_PER_BLOCK,), (col, x, *sizes))
+    # one thread per pixel of x
+    _cuda.launch(_COL2IM_CUDA, "minires_col2im", col.dtype, x.size, col, x, *sizes)
     return x
 
 

@@ -538,9 +538,8 @@ def max_pool2d_forward_cupy(x, kernel_size, stride, padding):
     y = cp.empty((N, C, OH, OW), dtype=x.dtype)
     argmax = cp.empty((N, C, OH, OW), dtype=cp.int64)
     sizes = _cuda.int_args(N, C, H, W, *kernel_size, *stride, *padding, OH, OW)
-    kernel = _cuda.raw_kernel(_MAX_POOL2D_FORWARD_CUDA, "minires_max_pool2d_forward", x.dtype)
-    blocks = _cuda.blocks_for(y.size)  # ceil(y.size / THREADS_PER_BLOCK): one thread per output element
-    kernel((blocks,), (_cuda.THREADS_PER_BLOCK,), (x, y, argmax, *sizes))
+    # one thread per output element
+    _cuda.launch(_MAX_POOL2D_FORWARD_CUDA, "minires_max_pool2d_forward", x.dtype, y.size, x, y, argmax, *sizes)
     return y, argmax
 
 
@@ -553,9 +552,8 @@ def max_pool2d_backward_cupy(gy, argmax, x_shape, kernel_size, stride, padding):
     argmax = cp.ascontiguousarray(argmax, dtype=cp.int64)
     gx = cp.empty((N, C, H, W), dtype=gy.dtype)
     sizes = _cuda.int_args(N, C, H, W, *kernel_size, *stride, *padding, OH, OW)
-    kernel = _cuda.raw_kernel(_MAX_POOL2D_BACKWARD_CUDA, "minires_max_pool2d_backward", gy.dtype)
-    blocks = _cuda.blocks_for(gx.size)  # ceil(gx.size / THREADS_PER_BLOCK): one thread per pixel of gx
-    kernel((blocks,), (_cuda.THREADS_PER_BLOCK,), (gy, argmax, gx, *sizes))
+    # one thread per pixel of gx
+    _cuda.launch(_MAX_POOL2D_BACKWARD_CUDA, "minires_max_pool2d_backward", gy.dtype, gx.size, gy, argmax, gx, *sizes)
     return gx
 
 
@@ -567,9 +565,8 @@ def avg_pool2d_forward_cupy(x, kernel_size, stride, padding):
     x = cp.ascontiguousarray(x)
     y = cp.empty((N, C, OH, OW), dtype=x.dtype)
     sizes = _cuda.int_args(N, C, H, W, *kernel_size, *stride, *padding, OH, OW)
-    kernel = _cuda.raw_kernel(_AVG_POOL2D_FORWARD_CUDA, "minires_avg_pool2d_forward", x.dtype)
-    blocks = _cuda.blocks_for(y.size)  # ceil(y.size / THREADS_PER_BLOCK): one thread per output element
-    kernel((blocks,), (_cuda.THREADS_PER_BLOCK,), (x, y, *sizes))
+    # one thread per output element
+    _cuda.launch(_AVG_POOL2D_FORWARD_CUDA, "minires_avg_pool2d_forward", x.dtype, y.size, x, y, *sizes)
     return y
 
 
@@ -581,9 +578,8 @@ def avg_pool2d_backward_cupy(gy, x_shape, kernel_size, stride, padding):
     gy = cp.ascontiguousarray(gy)
     gx = cp.empty((N, C, H, W), dtype=gy.dtype)
     sizes = _cuda.int_args(N, C, H, W, *kernel_size, *stride, *padding, OH, OW)
-    kernel = _cuda.raw_kernel(_AVG_POOL2D_BACKWARD_CUDA, "minires_avg_pool2d_backward", gy.dtype)
-    blocks = _cuda.blocks_for(gx.size)  # ceil(gx.size / THREADS_PER_BLOCK): one thread per pixel of gx
-    kernel((blocks,), (_cuda.THREADS_PER_BLOCK,), (gy, gx, *sizes))
+    # one thread per pixel of gx
+    _cuda.launch(_AVG_POOL2D_BACKWARD_CUDA, "minires_avg_pool2d_backward", gy.dtype, gx.size, gy, gx, *sizes)
     return gx
 
 

@@ -735,16 +735,10 @@ extern "C" __global__ void minires_winograd_input_grad_gather(
 """
 
 
-def _launch(source, name, dtype, total, *args):
-    """Run a kernel with one thread per each of `total` items (see _cuda.py)."""
-    kernel = _cuda.raw_kernel(source, name, dtype)
-    kernel((_cuda.blocks_for(total),), (_cuda.THREADS_PER_BLOCK,), args)
-
-
 def _weight_transform_cupy(cp, w, dtype):
     C_out, C = w.shape[:2]
     U = cp.empty((16, C_out, C), dtype=dtype)
-    _launch(_WEIGHT_TRANSFORM_CUDA, "minires_winograd_weight_transform", dtype, C_out * C,
+    _cuda.launch(_WEIGHT_TRANSFORM_CUDA, "minires_winograd_weight_transform", dtype, C_out * C,
             cp.ascontiguousarray(w, dtype=dtype), U, *_cuda.int_args(C_out, C))
     return U  # U = G g G^T   (16, C_out, C)
 
@@ -759,11 +753,11 @@ def winograd_conv3x3_forward_cupy(x, w, padding):
     PH, PW = padding
     U = _weight_transform_cupy(cp, w, x.dtype)
     V = cp.empty((16, C, N * TH * TW), dtype=x.dtype)
-    _launch(_INPUT_TRANSFORM_CUDA, "minires_winograd_input_transform", x.dtype, V.size // 16,
+    _cuda.launch(_INPUT_TRANSFORM_CUDA, "minires_winograd_input_transform", x.dtype, V.size // 16,
             cp.ascontiguousarray(x), V, *_cuda.int_args(N, C, H, W, PH, PW, TH, TW))  # V = B^T d B
     M = cp.ascontiguousarray(cp.matmul(U, V))  # M[xi] = U[xi] @ V[xi]   (16, C_out, T)
     y = cp.empty((N, C_out, OH, OW), dtype=x.dtype)
-    _launch(_OUTPUT_TRANSFORM_CUDA, "minires_winograd_output_transform", x.dtype, M.size // 16,
+    _cuda.launch(_OUTPUT_TRANSFORM_CUDA, "minires_winograd_output_transform", x.dtype, M.size // 16,
             M, y, *_cuda.int_args(N, C_out, OH, OW, TH, TW))  # Y = A^T M A
     return y
 
@@ -771,7 +765,7 @@ def winograd_conv3x3_forward_cupy(x, w, padding):
 def _output_grad_transform_cupy(cp, gy, TH, TW):
     N, C_out, OH, OW = gy.shape
     gM = cp.empty((16, C_out, N * TH * TW), dtype=gy.dtype)
-    _launch(_OUTPUT_GRAD_TRANSFORM_CUDA, "minires_winograd_output_grad_transform", gy.dtype, gM.size // 16,
+    _cuda.launch(_OUTPUT_GRAD_TRANSFORM_CUDA, "minires_winograd_output_grad_transform", gy.dtype, gM.size // 16,
             cp.ascontiguousarray(gy), gM, *_cuda.int_args(N, C_out, OH, OW, TH, TW))
     return gM  # gM = A gY A^T   (16, C_out, T)
 
@@ -787,7 +781,7 @@ def winograd_conv3x3_input_grad_cupy(gy, w, x_shape, padding):
     gM = _output_grad_transform_cupy(cp, gy, TH, TW)
     gV = cp.ascontiguousarray(cp.matmul(U.transpose(0, 2, 1), gM))  # gV[xi] = U[xi]^T @ gM[xi]   (16, C, T)
     gx = cp.empty((N, C, H, W), dtype=gy.dtype)
-    _launch(_INPUT_GRAD_GATHER_CUDA, "minires_winograd_input_grad_gather", gy.dtype, gx.size,
+    _cuda.launch(_INPUT_GRAD_GATHER_CUDA, "minires_winograd_input_grad_gather", gy.dtype, gx.size,
             gV, gx, *_cuda.int_args(N, C, H, W, PH, PW, TH, TW))  # gx = sum of B gV B^T over covering tiles
     return gx
 
@@ -801,12 +795,12 @@ def winograd_conv3x3_weight_grad_cupy(x, gy, padding):
     _, _, TH, TW = winograd_sizes(H, W, padding)
     PH, PW = padding
     V = cp.empty((16, C, N * TH * TW), dtype=x.dtype)
-    _launch(_INPUT_TRANSFORM_CUDA, "minires_winograd_input_transform", x.dtype, V.size // 16,
+    _cuda.launch(_INPUT_TRANSFORM_CUDA, "minires_winograd_input_transform", x.dtype, V.size // 16,
             cp.ascontiguousarray(x), V, *_cuda.int_args(N, C, H, W, PH, PW, TH, TW))  # V = B^T d B
     gM = _output_grad_transform_cupy(cp, gy.astype(x.dtype, copy=False), TH, TW)
     gU = cp.ascontiguousarray(cp.matmul(gM, V.transpose(0, 2, 1)))  # gU[xi] = gM[xi] @ V[xi]^T   (16, C_out, C)
     gw = cp.empty((C_out, C, 3, 3), dtype=x.dtype)
-    _launch(_WEIGHT_GRAD_TRANSFORM_CUDA, "minires_winograd_weight_grad_transform", x.dtype, C_out * C,
+    _cuda.launch(_WEIGHT_GRAD_TRANSFORM_CUDA, "minires_winograd_weight_grad_transform", x.dtype, C_out * C,
             gU, gw, *_cuda.int_args(C_out, C))  # gw = G^T gU G
     return gw
 
