@@ -84,17 +84,18 @@ def test_the_public_kernels_choose_by_array_and_environment(monkeypatch):
     for kernels in ("reference", "numba"):
         monkeypatch.setenv("MINIRES_KERNELS", kernels)
         conv.conv2d_forward(x, w, *geometry)
-        conv.conv2d_input_grad(gy, w, x.shape, *geometry)
-        conv.conv2d_weight_grad(x, gy, w.shape, *geometry)
+        conv.conv2d_backward(x, gy, w, *geometry)
         assert {backend.last_used[k] for k in ("conv2d_forward", "conv2d_input_grad", "conv2d_weight_grad")} == \
             {kernels}
 
 
 @pytest.mark.skipif(not backend.numba_available(), reason="numba is not installed")
-@pytest.mark.parametrize("channels", [16, 32])
-def test_winograd_is_the_fast_path_from_16_channels_and_gives_the_reference(channels, monkeypatch):
-    """Through the public kernels: 3x3 stride-1 convolutions with enough channels take Winograd
-    (the weight gradient from 32 channels), and agree with the reference's four equations."""
+@pytest.mark.parametrize("need", [(True, True), (True, False), (False, True)], ids=["gx+gw", "gx", "gw"])
+@pytest.mark.parametrize("channels", [8, 16, 32])
+def test_winograd_is_the_fast_path_from_16_channels_and_gives_the_reference(channels, need, monkeypatch):
+    """Through the public kernels: 3x3 stride-1 convolutions with 16 channels or more take
+    Winograd (the weight gradient alone from 32 channels), and agree with the reference's four
+    equations; a gradient not asked for is None."""
     from minires.kernels import winograd
 
     x = random_array((2, channels, 5, 7), seed=0)
@@ -102,15 +103,20 @@ def test_winograd_is_the_fast_path_from_16_channels_and_gives_the_reference(chan
     gy = random_array((2, channels, 5, 7), seed=2)
     geometry = ((1, 1), (1, 1), (1, 1), 1)
     called = []
-    for name in ("forward", "input_grad", "weight_grad"):
+    for name in ("forward", "backward"):
         original = getattr(winograd, f"winograd_conv3x3_{name}_numba")
         monkeypatch.setattr(winograd, f"winograd_conv3x3_{name}_numba",
                             lambda *a, _f=original, _n=name: called.append(_n) or _f(*a))
     monkeypatch.setenv("MINIRES_KERNELS", "numba")
-    got = (conv.conv2d_forward(x, w, *geometry), conv.conv2d_input_grad(gy, w, x.shape, *geometry),
-           conv.conv2d_weight_grad(x, gy, w.shape, *geometry))
-    want = (conv.conv2d_forward_reference(x, w, *geometry), conv.conv2d_input_grad_reference(gy, w, x.shape, *geometry),
-            conv.conv2d_weight_grad_reference(x, gy, w.shape, *geometry))
-    assert called == (["forward", "input_grad", "weight_grad"] if channels >= 32 else ["forward", "input_grad"])
+    need_gx, need_gw = need
+    got = (conv.conv2d_forward(x, w, *geometry), *conv.conv2d_backward(x, gy, w, *geometry, need_gx, need_gw))
+    want = (conv.conv2d_forward_reference(x, w, *geometry),
+            conv.conv2d_input_grad_reference(gy, w, x.shape, *geometry) if need_gx else None,
+            conv.conv2d_weight_grad_reference(x, gy, w.shape, *geometry) if need_gw else None)
+    winograd_backward = channels >= 32 or (channels >= 16 and need_gx)
+    assert called == ["forward"] * (channels >= 16) + ["backward"] * winograd_backward
     for name, g, r in zip(("y", "gx", "gw"), got, want):
-        np.testing.assert_allclose(g, r, **TOL[np.float64], err_msg=f"winograd path, {channels} channels: {name}")
+        if r is None:
+            assert g is None, f"winograd path, {channels} channels: {name} was not asked for"
+        else:
+            np.testing.assert_allclose(g, r, **TOL[np.float64], err_msg=f"winograd path, {channels} channels: {name}")

@@ -165,6 +165,28 @@ def test_numba_chunks_agree_and_are_deterministic():
         np.testing.assert_array_equal(first, second, err_msg=f"{name}_numba: two runs differ")
 
 
+@requires_numba
+def test_numba_backward_makes_both_gradients_as_the_single_kernels_do():
+    """winograd_conv3x3_backward_numba shares gM between gx and gw: with both asked for it gives
+    exactly what it gives for each alone, and the references' values, on several chunks."""
+    x = random_array((5, 3, 7, 6), seed=0)
+    w = random_array((4, 3, 3, 3), seed=1)
+    gy = random_array((5, 4, 7, 6), seed=2)
+    old_workspace = _chunks.workspace_bytes()
+    _chunks.set_workspace_bytes(1)  # one image a chunk
+    try:
+        gx, gw = winograd.winograd_conv3x3_backward_numba(x, gy, w, (1, 1))
+        gx_alone = winograd.winograd_conv3x3_backward_numba(None, gy, w, (1, 1), x.shape)
+        gw_alone = winograd.winograd_conv3x3_backward_numba(x, gy, None, (1, 1))
+    finally:
+        _chunks.set_workspace_bytes(old_workspace)
+    assert gx_alone[1] is None and gw_alone[0] is None
+    np.testing.assert_array_equal(gx, gx_alone[0], err_msg="gx with gw vs gx alone")
+    np.testing.assert_array_equal(gw, gw_alone[1], err_msg="gw with gx vs gw alone")
+    assert_matches(gx, winograd.winograd_conv3x3_input_grad_reference(gy, w, x.shape, (1, 1)), "backward gx")
+    assert_matches(gw, winograd.winograd_conv3x3_weight_grad_reference(x, gy, (1, 1)), "backward gw")
+
+
 # ---- NaN and infinity ------------------------------------------------------------------------
 
 

@@ -14,7 +14,8 @@ Three implementations with one signature each (kernels/__init__.py):
     conv2d_forward_<impl>(x, w, stride, padding, dilation, groups) -> y            (N, C_out, OH, OW)
     conv2d_weight_grad_<impl>(x, gy, w_shape, stride, padding, dilation, groups) -> gw   (C_out, C_g, KH, KW)
     conv2d_input_grad_<impl>(gy, w, x_shape, stride, padding, dilation, groups) -> gx    (N, C, H, W)
-stride, padding, dilation are (int, int) pairs. The public `conv2d_forward`, ... pick one.
+stride, padding, dilation are (int, int) pairs. The public `conv2d_forward` and `conv2d_backward`
+(both gradients in one call) pick the implementation.
 
 - `_reference`: the equations as written, on the whole batch at once (NumPy).
 - `_numba`: the same products, made fast. The column buffer is KH*KW times bigger than x,
@@ -60,22 +61,24 @@ def conv2d_forward(x, w, stride, padding, dilation, groups):
     return implementation(x, w, stride, padding, dilation, groups)
 
 
-def conv2d_weight_grad(x, gy, w_shape, stride, padding, dilation, groups):
-    """gw = gy @ col^T.   x: (N, C, H, W)  gy: (N, C_out, OH, OW) -> gw: w_shape = (C_out, C/G, KH, KW)"""
-    implementation = backend.choose(x, conv2d_weight_grad_reference, conv2d_weight_grad_numba,
-                                    conv2d_weight_grad_cupy)
-    if implementation is conv2d_weight_grad_numba and winograd_pays(w_shape, stride, dilation, groups, 32):
-        return winograd.winograd_conv3x3_weight_grad_numba(x, gy, padding)
-    return implementation(x, gy, w_shape, stride, padding, dilation, groups)
+def conv2d_backward(x, gy, w, stride, padding, dilation, groups, need_gx=True, need_gw=True):
+    """(gx, gw), None for a gradient not needed:
+        gx = col2im(w^T @ gy)    gx: (N, C, H, W)
+        gw = gy @ col^T          gw: (C_out, C/G, KH, KW)
+    x: (N, C, H, W)  gy: (N, C_out, OH, OW)  w: (C_out, C/G, KH, KW)
 
-
-def conv2d_input_grad(gy, w, x_shape, stride, padding, dilation, groups):
-    """gx = col2im(w^T @ gy).   gy: (N, C_out, OH, OW)  w: (C_out, C/G, KH, KW) -> gx: x_shape = (N, C, H, W)"""
-    implementation = backend.choose(gy, conv2d_input_grad_reference, conv2d_input_grad_numba,
-                                    conv2d_input_grad_cupy)
-    if implementation is conv2d_input_grad_numba and winograd_pays(w.shape, stride, dilation, groups):
-        return winograd.winograd_conv3x3_input_grad_numba(gy, w, x_shape, padding)
-    return implementation(gy, w, x_shape, stride, padding, dilation, groups)
+    One call for both, because Winograd computes both from the same transform of gy."""
+    input_grad = backend.choose(gy, conv2d_input_grad_reference, conv2d_input_grad_numba, conv2d_input_grad_cupy)
+    weight_grad = backend.choose(x, conv2d_weight_grad_reference, conv2d_weight_grad_numba,
+                                 conv2d_weight_grad_cupy)
+    # the weight gradient alone pays off with Winograd only from 32 channels (winograd_pays)
+    if input_grad is conv2d_input_grad_numba and winograd_pays(w.shape, stride, dilation, groups,
+                                                               16 if need_gx else 32):
+        return winograd.winograd_conv3x3_backward_numba(x if need_gw else None, gy, w if need_gx else None,
+                                                        padding, x.shape)
+    gx = input_grad(gy, w, x.shape, stride, padding, dilation, groups) if need_gx else None
+    gw = weight_grad(x, gy, w.shape, stride, padding, dilation, groups) if need_gw else None
+    return gx, gw
 
 
 def winograd_pays(w_shape, stride, dilation, groups, min_channels: int = 16) -> bool:
@@ -83,7 +86,7 @@ def winograd_pays(w_shape, stride, dilation, groups, min_channels: int = 16) -> 
     2.25x fewer multiplications) instead of im2col: 3x3, stride 1, no dilation, one group, and at
     least min_channels input and output channels, where it measured faster on 2 cores
     (benchmarks/bench_winograd.py: 0.6-0.9x im2col's time from 16 channels on; the weight
-    gradient only from 32). The reference is always the four equations; on the GPU, im2col and
+    gradient alone only from 32, both gradients together from 16). The reference is always the four equations; on the GPU, im2col and
     cuBLAS stay the path until the CUDA Winograd kernels (checked on the CPU only) are measured there.
     """
     return winograd.winograd_applies(w_shape, stride, dilation, groups) and min(w_shape[:2]) >= min_channels

@@ -34,10 +34,8 @@ class Conv2d(Function):
 
     def backward(self, gy: Array):
         need_gx, need_gw = self.needs_input_grad[0], self.needs_input_grad[1]
-        # gx = col2im(w^T @ gy)
-        gx = conv_kernels.conv2d_input_grad(gy, self.w, self.x.shape, *self.geometry) if need_gx else None
-        # gw = gy @ im2col(x)^T
-        gw = conv_kernels.conv2d_weight_grad(self.x, gy, self.w.shape, *self.geometry) if need_gw else None
+        # gx = col2im(w^T @ gy),  gw = gy @ im2col(x)^T   (one kernel call makes both)
+        gx, gw = conv_kernels.conv2d_backward(self.x, gy, self.w, *self.geometry, need_gx, need_gw)
         if not self.has_bias:
             return gx, gw
         gb = gy.sum(axis=(0, 2, 3)) if self.needs_input_grad[2] else None  # gb = sum of gy per channel
