@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from itertools import pairwise
 
 import numpy as np
@@ -35,14 +36,32 @@ def test_balanced_chunks_cover_the_batch_in_equal_shares(n_items, max_per_chunk,
 def test_map_chunks_runs_on_the_workers_and_keeps_chunk_order(workers):
     workers(2)
     chunks = _chunks.balanced_chunks(20, 3, parts=2)
-    seen_threads = set()
+    threads = {}
 
     def record(start, stop):
-        seen_threads.add(threading.current_thread().name)
+        threads[start, stop] = threading.current_thread().name
         return (start, stop)
 
     assert _chunks.map_chunks(record, chunks) == chunks
-    assert all(name.startswith("minires") for name in seen_threads), seen_threads
+    # worker 0 is the caller, worker 1 a pool thread; each takes every other chunk
+    here = threading.current_thread().name
+    assert [threads[chunk] for chunk in chunks[0::2]] == [here] * len(chunks[0::2]), threads
+    assert all(threads[chunk].startswith("minires") for chunk in chunks[1::2]), threads
+
+
+def test_map_chunks_waits_for_every_worker_when_the_callers_share_fails(workers):
+    workers(2)
+    finished = []
+
+    def slow_or_failing(start, stop):
+        if start == 0:
+            raise ValueError("chunk 0 failed")
+        time.sleep(0.05)
+        finished.append(start)
+
+    with pytest.raises(ValueError, match="chunk 0 failed"):
+        _chunks.map_chunks(slow_or_failing, [(0, 1), (1, 2)])
+    assert finished == [1], "map_chunks returned before the pool thread's chunk was done"
 
 
 def test_map_chunks_runs_in_turn_for_one_chunk_one_thread_or_inside_a_worker(workers, monkeypatch):

@@ -3,7 +3,8 @@
 The Numba convolution (kernels/conv.py) cuts its batch into chunks of a few images whose
 column buffers stay under a workspace bound, so each chunk's columns are still in the
 CPU's cache when the matrix product reads them. `map_chunks` hands whole chunks to
-worker threads, one per core: each worker does im2col and the matrix product of its chunk
+workers, one per core (the calling thread and a pool of threads for the other cores):
+each worker does im2col and the matrix product of its chunk
 alone, with BLAS at one thread, so every core works in its own cache and never waits for
 the other in the middle of a chunk. Measured on a 2-core machine, ResNet-20's
 convolutions took ~15% less time this way than with every im2col and every product split
@@ -113,10 +114,11 @@ def map_chunks(fn: Callable[[int, int], Any], chunks: list[tuple[int, int]]) -> 
     """[fn(start, stop) for start, stop in chunks], the results in chunk order.
 
     With two or more workers and two or more chunks, worker k takes chunks k, k + workers,
-    k + 2*workers, ...; otherwise (one worker, one chunk, stepping, or a call from inside a
-    worker) the chunks run in turn, right here. One task per worker rather than one per
-    chunk: handing a task to a thread costs 10-20 microseconds (measured), and a ResNet
-    step has thousands of chunks.
+    k + 2*workers, ...; worker 0 is the calling thread itself, the others are threads of a
+    pool. Otherwise (one worker, one chunk, stepping, or a call from inside a worker) the
+    chunks run in turn, right here. One task per worker rather than one per chunk, and the
+    caller working instead of waiting: waking a thread costs 10-200 microseconds on the
+    test machine (measured), and a ResNet step calls this a hundred times or more.
     """
     global _pool, _pool_workers
     n_workers = workers()
@@ -125,15 +127,21 @@ def map_chunks(fn: Callable[[int, int], Any], chunks: list[tuple[int, int]]) -> 
     if _pool_workers != n_workers:
         if _pool is not None:
             _pool.shutdown(wait=False)
-        _pool = ThreadPoolExecutor(n_workers, thread_name_prefix="minires", initializer=_mark_worker)
+        _pool = ThreadPoolExecutor(n_workers - 1, thread_name_prefix="minires", initializer=_mark_worker)
         _pool_workers = n_workers
 
     def share(k: int) -> list:  # worker k's chunks, in order
         return [fn(*chunk) for chunk in chunks[k::n_workers]]
 
+    others = [_pool.submit(share, k) for k in range(1, n_workers)]
     results = [None] * len(chunks)
-    for k, share_results in enumerate(_pool.map(share, range(n_workers))):
-        results[k::n_workers] = share_results
+    _inside_worker.active = True  # a map_chunks inside fn runs its chunks in turn, as in a pool thread
+    try:
+        results[0::n_workers] = share(0)
+    finally:
+        _inside_worker.active = False
+        for k, other in enumerate(others, start=1):  # wait for every worker, even if share 0 raised
+            results[k::n_workers] = other.result()
     return results
 
 
