@@ -339,25 +339,34 @@ def _input_transform_loops(x, V, PH, PW, TH, TW):
 
 def _output_transform_loops(M, y, TH, TW):
     """M: (16, C_out, n*TH*TW); y: (n, C_out, OH, OW), written in full: tile t's
-    A^T M A (2x2) at rows 2*th, 2*th+1 and columns 2*tw, 2*tw+1, cropped to OH x OW."""
+    A^T M A (2x2) at rows 2*th, 2*th+1 and columns 2*tw, 2*tw+1, cropped to OH x OW.
+
+    Written out in scalars, as the input transform: a (2, 4) scratch array for A^T M took
+    1.3-1.5x longer (measured)."""
     n_images, C_out, OH, OW = y.shape
-    At_M = np.empty((2, 4), dtype=y.dtype)  # A^T M of one tile
     for n in range(n_images):
         for o in range(C_out):
             for th in range(TH):
                 for tw in range(TW):
                     t = (n * TH + th) * TW + tw
-                    for j in range(4):  # A^T M: down each column j
-                        m0, m1, m2, m3 = M[j, o, t], M[4 + j, o, t], M[8 + j, o, t], M[12 + j, o, t]
-                        At_M[0, j] = m0 + m1 + m2
-                        At_M[1, j] = m1 - m2 - m3
-                    for k in range(2):  # (A^T M) A: along each row k
-                        oh = 2 * th + k
-                        if oh < OH:  # the last tile row may stick out by one
-                            r0, r1, r2, r3 = At_M[k, 0], At_M[k, 1], At_M[k, 2], At_M[k, 3]
-                            y[n, o, oh, 2 * tw] = r0 + r1 + r2
-                            if 2 * tw + 1 < OW:
-                                y[n, o, oh, 2 * tw + 1] = r1 - r2 - r3
+                    # A^T M, down each column j: (m0 + m1 + m2, m1 - m2 - m3); p = its row 0, q = its row 1
+                    p0 = M[0, o, t] + M[4, o, t] + M[8, o, t]
+                    p1 = M[1, o, t] + M[5, o, t] + M[9, o, t]
+                    p2 = M[2, o, t] + M[6, o, t] + M[10, o, t]
+                    p3 = M[3, o, t] + M[7, o, t] + M[11, o, t]
+                    q0 = M[4, o, t] - M[8, o, t] - M[12, o, t]
+                    q1 = M[5, o, t] - M[9, o, t] - M[13, o, t]
+                    q2 = M[6, o, t] - M[10, o, t] - M[14, o, t]
+                    q3 = M[7, o, t] - M[11, o, t] - M[15, o, t]
+                    # (A^T M) A, along each row: (r0 + r1 + r2, r1 - r2 - r3); the last tile may stick out by one
+                    oh, ow = 2 * th, 2 * tw
+                    y[n, o, oh, ow] = p0 + p1 + p2
+                    if ow + 1 < OW:
+                        y[n, o, oh, ow + 1] = p1 - p2 - p3
+                    if oh + 1 < OH:
+                        y[n, o, oh + 1, ow] = q0 + q1 + q2
+                        if ow + 1 < OW:
+                            y[n, o, oh + 1, ow + 1] = q1 - q2 - q3
     return y
 
 
@@ -366,7 +375,6 @@ def _output_grad_transform_loops(gy, gM, TH, TW):
     gM[4*i + j, o, t] = (A gY A^T)[i, j], gY tile t's 2x2 gradient (0 where cropped)."""
     n_images, C_out, OH, OW = gy.shape
     plane = np.zeros((2 * TH, 2 * TW), dtype=gy.dtype)  # gy of one plane; the cropped row/column stays 0
-    A_gY = np.empty((4, 2), dtype=gy.dtype)  # A gY of one tile
     for n in range(n_images):
         for o in range(C_out):
             plane[:OH, :OW] = gy[n, o]
@@ -374,18 +382,15 @@ def _output_grad_transform_loops(gy, gM, TH, TW):
                 for tw in range(TW):
                     t = (n * TH + th) * TW + tw
                     h, w = 2 * th, 2 * tw
-                    for b in range(2):  # A gY: down each column b of the 2x2 tile
-                        g0, g1 = plane[h, w + b], plane[h + 1, w + b]
-                        A_gY[0, b] = g0
-                        A_gY[1, b] = g0 + g1
-                        A_gY[2, b] = g0 - g1
-                        A_gY[3, b] = -g1
-                    for i in range(4):  # (A gY) A^T: along each row i
-                        r0, r1 = A_gY[i, 0], A_gY[i, 1]
-                        gM[4 * i + 0, o, t] = r0
-                        gM[4 * i + 1, o, t] = r0 + r1
-                        gM[4 * i + 2, o, t] = r0 - r1
-                        gM[4 * i + 3, o, t] = -r1
+                    g00, g01, g10, g11 = plane[h, w], plane[h, w + 1], plane[h + 1, w], plane[h + 1, w + 1]
+                    # A gY, down each column b: (g0, g0 + g1, g0 - g1, -g1); a[i][b] = (A gY)[i, b]
+                    a00, a10, a20, a30 = g00, g00 + g10, g00 - g10, -g10
+                    a01, a11, a21, a31 = g01, g01 + g11, g01 - g11, -g11
+                    # (A gY) A^T, along each row i: (r0, r0 + r1, r0 - r1, -r1)
+                    gM[0, o, t], gM[1, o, t], gM[2, o, t], gM[3, o, t] = a00, a00 + a01, a00 - a01, -a01
+                    gM[4, o, t], gM[5, o, t], gM[6, o, t], gM[7, o, t] = a10, a10 + a11, a10 - a11, -a11
+                    gM[8, o, t], gM[9, o, t], gM[10, o, t], gM[11, o, t] = a20, a20 + a21, a20 - a21, -a21
+                    gM[12, o, t], gM[13, o, t], gM[14, o, t], gM[15, o, t] = a30, a30 + a31, a30 - a31, -a31
     return gM
 
 
