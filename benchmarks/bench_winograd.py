@@ -1,5 +1,6 @@
 """Winograd F(2x2, 3x3) (minires/kernels/winograd.py, numba) against the im2col + GEMM
-convolution (minires/kernels/conv.py, numba), per layer shape: forward, input gradient, weight gradient.
+convolution (minires/kernels/conv.py, numba), per layer shape: forward, input gradient, weight gradient,
+and both gradients in one call (what Conv2d.backward asks for: winograd_conv3x3_backward_numba).
 
     python benchmarks/bench_winograd.py                  # 2 threads, batch 128, float32
     python benchmarks/bench_winograd.py --repeat 9 --variants
@@ -45,6 +46,9 @@ def layer_calls(C: int, size: int) -> dict[str, dict[str, callable]]:
                        "im2col": lambda: conv.conv2d_input_grad_numba(gy, w, x.shape, *geometry)},
         "weight grad": {"winograd": lambda: winograd.winograd_conv3x3_weight_grad_numba(x, gy, padding),
                         "im2col": lambda: conv.conv2d_weight_grad_numba(x, gy, w.shape, *geometry)},
+        "both grads": {"winograd": lambda: winograd.winograd_conv3x3_backward_numba(x, gy, w, padding),
+                       "im2col": lambda: (conv.conv2d_input_grad_numba(gy, w, x.shape, *geometry),
+                                          conv.conv2d_weight_grad_numba(x, gy, w.shape, *geometry))},
     }
     if args.variants:
         for mb in (1, 2, 8):

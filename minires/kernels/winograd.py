@@ -70,6 +70,9 @@ Three implementations with one signature each (see kernels/__init__.py):
 x: (N, C, H, W), w: (C_out, C, 3, 3), gy: (N, C_out, OH, OW), padding: (PH, PW).
 The numba versions work through the batch a few images at a time, the chunks side by
 side on the worker threads (kernels/_chunks.py); the cupy versions take the whole batch.
+Both gradients start from the same gM = A gY A^T, so the numba path makes them in one
+call, winograd_conv3x3_backward_numba (the two single-gradient functions are that call
+asked for one), each chunk's gM made once and used twice while it is in cache.
 Step into the numba loops with NUMBA_DISABLE_JIT=1.
 """
 
