@@ -501,7 +501,7 @@ def winograd_conv3x3_backward_numba(x, gy, w, padding, x_shape=None):
     """Both gradients at once, chunk by chunk: (gx, gw) of winograd_conv3x3_input_grad_reference
     and winograd_conv3x3_weight_grad_reference. Both start from gM = A gY A^T of the same
     chunk of gy, so it is made once, and is still in the cache when the second one reads it
-    (measured on 2 cores, batch 128: 20-40% less time than the two kernels one after the other).
+    (measured on 2 cores, batch 128, 16-64 channels: 15-30% less time than before, benchmarks/bench_winograd.py).
 
     x: (N, C, H, W), or None for no gw (then x_shape gives gx's shape)   gy: (N, C_out, OH, OW)
     w: (C_out, C, 3, 3), or None for no gx.   Returns (gx, gw), None for the one not asked for."""
@@ -535,7 +535,7 @@ def winograd_conv3x3_backward_numba(x, gy, w, padding, x_shape=None):
         return gx, None
     gU_sum = parts[0]  # each chunk made a whole gU: added up in chunk order, the same every run
     for part in parts[1:]:
-        gU_sum += part  # contiguous: the sum in a tile stack took 10-50 us per chunk more (measured)
+        gU_sum += part  # contiguous: a sum into a tile stack took NumPy's slow strided path (measured)
     gU = tile_stack(C_out, C, dtype)  # the transform reads 16 entries at once (tile_stack)
     gU[...] = gU_sum
     gw = _weight_grad_transform_jit(gU, np.empty((C_out, C, 3, 3), dtype=dtype))  # gw = G^T gU G
