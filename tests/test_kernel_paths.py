@@ -77,7 +77,7 @@ TRACER = textwrap.dedent(
 
 BACKWARD_LOOPS = {"_im2col_loops", "_col2im_loops", "_max_pool2d_backward_loops", "_avg_pool2d_backward_loops",
                   "_global_avg_pool2d_backward_loops", "_batch_norm_backward_loops", "_relu_backward_loops",
-                  "_input_grad_gather_loops", "_weight_grad_transform_loops", "_output_grad_transform_loops"}
+                  "_input_grad_scatter_loops", "_weight_grad_transform_loops", "_output_grad_transform_loops"}
 
 
 def run(*arguments: str, stdin: str | None = None, timeout: int = 120) -> subprocess.CompletedProcess:

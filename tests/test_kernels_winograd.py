@@ -1,4 +1,4 @@
-"""Winograd F(2x2, 3x3): every implementation agrees with the direct convolution built from
+"""Winograd F(2x2, 3x3) (reference, cupy) and F(4x4, 3x3) (numba): every implementation agrees with the direct convolution built from
 im2col (y = w @ col, gx = col2im(w^T gy), gw = gy col^T); the backward functions are the
 exact adjoints of the forward; NaN and inf go where the module docstring says."""
 
@@ -190,18 +190,21 @@ def test_numba_backward_makes_both_gradients_as_the_single_kernels_do():
 # ---- NaN and infinity ------------------------------------------------------------------------
 
 
-def covering_tiles_mask(bad, padding, OH, OW):
-    """outputs (n, oh, ow) whose tile's 4x4 window covers a non-finite input pixel (any channel).
+def covering_tiles_mask(bad, padding, OH, OW, m=2):
+    """outputs (n, oh, ow) whose tile's (m+2)x(m+2) window covers a non-finite input pixel (any channel).
     bad: (N, C, H, W) bool -> (N, OH, OW) bool"""
     N, _, H, W = bad.shape
-    TH, TW = (OH + 1) // 2, (OW + 1) // 2
-    padded = np.zeros((N, 2 * TH + 2, 2 * TW + 2), dtype=bool)
+    TH, TW = -(-OH // m), -(-OW // m)
+    padded = np.zeros((N, m * TH + 2, m * TW + 2), dtype=bool)
     padded[:, padding[0] : padding[0] + H, padding[1] : padding[1] + W] = bad.any(axis=1)
     tiles = np.zeros((N, TH, TW), dtype=bool)
-    for a in range(4):
-        for b in range(4):
-            tiles |= padded[:, a : a + 2 * TH : 2, b : b + 2 * TW : 2]
-    return tiles.repeat(2, axis=1).repeat(2, axis=2)[:, :OH, :OW]
+    for a in range(m + 2):
+        for b in range(m + 2):
+            tiles |= padded[:, a : a + m * TH : m, b : b + m * TW : m]
+    return tiles.repeat(m, axis=1).repeat(m, axis=2)[:, :OH, :OW]
+
+
+TILE_SIZE = {"reference": 2, "numba": 4, "cupy": 2}  # m of F(m x m, 3x3) in each implementation
 
 
 @pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")  # inf - inf
@@ -219,25 +222,28 @@ def test_nan_and_inf_go_where_the_docstring_says(impl, case, dtype):
     want = direct_forward(x, w, padding)
     got = run_kernel(winograd, impl, "winograd_conv3x3_forward", x, w, padding)
     direct_bad = ~np.isfinite(want)
-    if impl == "reference":
-        # 0 * NaN = NaN in the matrix products: the tile's other outputs may turn non-finite too, no others
-        allowed = covering_tiles_mask(~np.isfinite(x), padding, *want.shape[2:])[:, None]
-        assert np.all(~np.isfinite(got)[direct_bad]), f"{context}: a non-finite direct output came out finite"
-        assert not np.any(~np.isfinite(got) & ~allowed), f"{context}: non-finite outside the tiles covering the inputs"
-    else:
-        # only nonzero terms are added: non-finite exactly where the direct convolution is (NaN or inf may differ)
+    if impl == "cupy":
+        # F(2x2), only nonzero terms added: non-finite exactly where the direct convolution is (NaN or inf may differ)
         np.testing.assert_array_equal(~np.isfinite(got), direct_bad, err_msg=f"{context}: non-finite outputs")
         finite = ~direct_bad
         assert_matches(got[finite], want[finite], f"{context}, the finite outputs")
+    else:
+        # the tile's other outputs may turn non-finite too (reference: 0 * NaN = NaN; numba: F(4x4) mixes more), no others
+        allowed = covering_tiles_mask(~np.isfinite(x), padding, *want.shape[2:], m=TILE_SIZE[impl])[:, None]
+        assert np.all(~np.isfinite(got)[direct_bad]), f"{context}: a non-finite direct output came out finite"
+        assert not np.any(~np.isfinite(got) & ~allowed), f"{context}: non-finite outside the tiles covering the inputs"
+        others = np.broadcast_to(~allowed, got.shape)  # the outputs of the tiles no bad input reaches
+        if others.any():
+            assert_matches(got[others], want[others], f"{context}, the outputs of the other tiles")
 
-    # NaN alone: NaN in exactly the outputs whose 3x3 window covers it (numba, cupy), as the direct conv's
+    # NaN alone: NaN in exactly the outputs whose 3x3 window covers it (cupy), as the direct conv's; at least those (others)
     x_nan = np.where(np.isinf(x), 0, x)
     want_nan = np.isnan(direct_forward(x_nan, w, padding))
     got_nan = np.isnan(run_kernel(winograd, impl, "winograd_conv3x3_forward", x_nan, w, padding))
-    if impl == "reference":
-        assert np.all(got_nan[want_nan]), f"{context}: a NaN of the direct convolution is missing"
-    else:
+    if impl == "cupy":
         np.testing.assert_array_equal(got_nan, want_nan, err_msg=f"{context}: NaN outputs, NaN input only")
+    else:
+        assert np.all(got_nan[want_nan]), f"{context}: a NaN of the direct convolution is missing"
 
 
 @pytest.mark.parametrize("impl", IMPLS)
@@ -270,11 +276,23 @@ def test_too_small_an_input_is_an_error():
         winograd.winograd_conv3x3_forward_reference(np.zeros((1, 1, 2, 2)), np.zeros((1, 1, 3, 3)), (0, 0))
 
 
-def test_matrices_compute_f23():
-    # the 1-D identity behind it all: A^T [(G g) * (B^T d)] = (g0 d0 + g1 d1 + g2 d2, g0 d1 + g1 d2 + g2 d3)
-    g, d = random_array((3,), seed=0), random_array((4,), seed=1)
-    want = [g @ d[:3], g @ d[1:]]
-    np.testing.assert_allclose(winograd.A_T @ ((winograd.G @ g) * (winograd.B_T @ d)), want, rtol=1e-14, atol=1e-14)
+@pytest.mark.parametrize("m", [2, 4])
+def test_matrices_compute_f_m3(m):
+    # the 1-D identity behind it all: A^T [(G g) * (B^T d)] = (g . d[0:3], g . d[1:4], ..., g . d[m-1:m+2])
+    g, d = random_array((3,), seed=0), random_array((m + 2,), seed=1)
+    want = [g @ d[k : k + 3] for k in range(m)]
+    B_t, G, A_t = winograd.MATRICES[m]
+    np.testing.assert_allclose(A_t @ ((G @ g) * (B_t @ d)), want, rtol=1e-13, atol=1e-13)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_reference_f4_matches_f2(case):
+    x, w, gy = case_arrays(case, np.float64)
+    padding = CASES[case][2]
+    for name, args in [("forward", (x, w, padding)), ("input_grad", (gy, w, x.shape, padding)),
+                       ("weight_grad", (x, gy, padding))]:
+        f = getattr(winograd, f"winograd_conv3x3_{name}_reference")
+        assert_matches(f(*args, m=4), f(*args), f"{name}_reference m=4 vs m=2, {case}")
 
 
 # ---- NUMBA_DISABLE_JIT=1: the loops are plain Python, and still right --------------------------
@@ -286,7 +304,7 @@ DISABLE_JIT_SCRIPT = textwrap.dedent(
     from minires.kernels import winograd as wg
 
     for name in ("weight_transform", "weight_grad_transform", "input_transform", "output_transform",
-                 "output_grad_transform", "input_grad_gather"):
+                 "output_grad_transform", "input_grad_scatter"):
         jitted, loops = getattr(wg, f"_{name}_jit"), getattr(wg, f"_{name}_loops")
         assert jitted is loops and isinstance(jitted, types.FunctionType), (name, type(jitted))
 
@@ -296,11 +314,11 @@ DISABLE_JIT_SCRIPT = textwrap.dedent(
         y = wg.winograd_conv3x3_forward_numba(x, w, padding)
         gy = rng.standard_normal(y.shape)
         checks = [
-            ("forward", y, wg.winograd_conv3x3_forward_reference(x, w, padding)),
+            ("forward", y, wg.winograd_conv3x3_forward_reference(x, w, padding, m=4)),
             ("input_grad", wg.winograd_conv3x3_input_grad_numba(gy, w, x.shape, padding),
-             wg.winograd_conv3x3_input_grad_reference(gy, w, x.shape, padding)),
+             wg.winograd_conv3x3_input_grad_reference(gy, w, x.shape, padding, m=4)),
             ("weight_grad", wg.winograd_conv3x3_weight_grad_numba(x, gy, padding),
-             wg.winograd_conv3x3_weight_grad_reference(x, gy, padding)),
+             wg.winograd_conv3x3_weight_grad_reference(x, gy, padding, m=4)),
         ]
         for name, got, want in checks:
             np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12,

@@ -81,7 +81,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _chunks, _cuda
-from ._jit import serial_jit
+from ._jit import inline_jit, serial_jit
 
 B_T = np.array([[1, 0, -1, 0],
                 [0, 1, 1, 0],
@@ -93,6 +93,27 @@ G = np.array([[1, 0, 0],
               [0, 0, 1]], dtype=np.float64)  # (4, 3) kernel transform: U = G g G^T
 A_T = np.array([[1, 1, 1, 0],
                 [0, 1, -1, -1]], dtype=np.float64)  # (2, 4) output transform: Y = A^T M A
+
+# F(4x4, 3x3), the numba path's: 4x4 outputs from 6x6 tiles (the points 0, 1, -1, 2, -2 and
+# infinity, Lavin & Gray's choice), 36 products for 16 outputs instead of F(2x2)'s 16 for 4.
+B_T4 = np.array([[4, 0, -5, 0, 1, 0],
+                 [0, -4, -4, 1, 1, 0],
+                 [0, 4, -4, -1, 1, 0],
+                 [0, -2, -1, 2, 1, 0],
+                 [0, 2, -1, -2, 1, 0],
+                 [0, 4, 0, -5, 0, 1]], dtype=np.float64)  # (6, 6)
+G4 = np.array([[1 / 4, 0, 0],
+               [-1 / 6, -1 / 6, -1 / 6],
+               [-1 / 6, 1 / 6, -1 / 6],
+               [1 / 24, 1 / 12, 1 / 6],
+               [1 / 24, -1 / 12, 1 / 6],
+               [0, 0, 1]], dtype=np.float64)  # (6, 3)
+A_T4 = np.array([[1, 1, 1, 1, 1, 0],
+                 [0, 1, -1, 2, -2, 0],
+                 [0, 1, 1, 4, 4, 0],
+                 [0, 1, -1, 8, -8, 1]], dtype=np.float64)  # (4, 6)
+
+MATRICES = {2: (B_T, G, A_T), 4: (B_T4, G4, A_T4)}  # output tile size m -> (B^T, G, A^T); tiles are (m+2)x(m+2)
 
 
 def winograd_applies(w_shape, stride, dilation, groups) -> bool:
@@ -107,10 +128,10 @@ def winograd_applies(w_shape, stride, dilation, groups) -> bool:
     return tuple(w_shape[2:]) == (3, 3) and tuple(stride) == (1, 1) and tuple(dilation) == (1, 1) and groups == 1
 
 
-def winograd_sizes(H, W, padding) -> tuple[int, int, int, int]:
+def winograd_sizes(H, W, padding, m: int = 2) -> tuple[int, int, int, int]:
     """(OH, OW, TH, TW): output size and tiles per image of a 3x3 stride-1 convolution.
 
-    OH = H + 2*PH - 2, TH = ceil(OH / 2), and likewise for W.
+    OH = H + 2*PH - 2, TH = ceil(OH / m) for m x m output tiles, and likewise for W.
 
     >>> winograd_sizes(32, 32, (1, 1))
     (32, 32, 16, 16)
@@ -121,7 +142,7 @@ def winograd_sizes(H, W, padding) -> tuple[int, int, int, int]:
     OH, OW = H + 2 * PH - 2, W + 2 * PW - 2
     if OH < 1 or OW < 1 or PH < 0 or PW < 0:
         raise ValueError(f"winograd: a 3x3 kernel does not fit input {H}x{W} padded by ({PH}, {PW})")
-    return OH, OW, (OH + 1) // 2, (OW + 1) // 2
+    return OH, OW, -(-OH // m), -(-OW // m)
 
 
 def _check_shapes(x_shape, w_shape, y_shape=None, padding=(0, 0)) -> None:
@@ -140,66 +161,67 @@ def _check_shapes(x_shape, w_shape, y_shape=None, padding=(0, 0)) -> None:
 # ----------------------------------------------------------------------------------------
 
 
-def _tiles_reference(x, padding, TH, TW):
-    """The 4x4 input windows of every tile.   x: (N, C, H, W) -> d: (4, 4, C, N, TH, TW)
+def _tiles_reference(x, padding, TH, TW, m=2):
+    """The input windows of every tile, (m+2)x(m+2), m apart.   x: (N, C, H, W) -> d: (m+2, m+2, C, N, TH, TW)
 
-    d[a, b, c, n, th, tw] = x padded, at row 2*th + a, column 2*tw + b."""
+    d[a, b, c, n, th, tw] = x padded, at row m*th + a, column m*tw + b."""
     N, C, H, W = x.shape
     PH, PW = padding
+    k = m + 2  # the window size
     # pad by P, plus zeros at the bottom/right so that the last tile's window exists
-    extra_h, extra_w = 2 * TH + 2 - (H + 2 * PH), 2 * TW + 2 - (W + 2 * PW)
-    x_padded = np.pad(x, ((0, 0), (0, 0), (PH, PH + extra_h), (PW, PW + extra_w)))  # (N, C, 2TH+2, 2TW+2)
-    d = np.empty((4, 4, C, N, TH, TW), dtype=x.dtype)
-    for a in range(4):
-        for b in range(4):
-            # window offset (a, b) of every tile: padded rows a, a+2, ..., columns b, b+2, ...
-            d[a, b] = x_padded[:, :, a : a + 2 * TH : 2, b : b + 2 * TW : 2].transpose(1, 0, 2, 3)
+    extra_h, extra_w = m * TH + 2 - (H + 2 * PH), m * TW + 2 - (W + 2 * PW)
+    x_padded = np.pad(x, ((0, 0), (0, 0), (PH, PH + extra_h), (PW, PW + extra_w)))  # (N, C, m*TH+2, m*TW+2)
+    d = np.empty((k, k, C, N, TH, TW), dtype=x.dtype)
+    for a in range(k):
+        for b in range(k):
+            # window offset (a, b) of every tile: padded rows a, a+m, ..., columns b, b+m, ...
+            d[a, b] = x_padded[:, :, a : a + m * TH : m, b : b + m * TW : m].transpose(1, 0, 2, 3)
     return d
 
 
-def _untile_reference(gd, x_shape, padding, TH, TW):
+def _untile_reference(gd, x_shape, padding, TH, TW, m=2):
     """The adjoint of _tiles_reference: add every window entry back to its pixel, crop the padding.
-    gd: (4, 4, C, N, TH, TW) -> gx: (N, C, H, W)"""
+    gd: (m+2, m+2, C, N, TH, TW) -> gx: (N, C, H, W)"""
     N, C, H, W = x_shape
     PH, PW = padding
-    gx_padded = np.zeros((N, C, 2 * TH + 2, 2 * TW + 2), dtype=gd.dtype)
-    for a in range(4):
-        for b in range(4):
+    gx_padded = np.zeros((N, C, m * TH + 2, m * TW + 2), dtype=gd.dtype)
+    for a in range(m + 2):
+        for b in range(m + 2):
             # += : windows overlap, a pixel gets the entries of up to 4 tiles
-            gx_padded[:, :, a : a + 2 * TH : 2, b : b + 2 * TW : 2] += gd[a, b].transpose(1, 0, 2, 3)
+            gx_padded[:, :, a : a + m * TH : m, b : b + m * TW : m] += gd[a, b].transpose(1, 0, 2, 3)
     return np.ascontiguousarray(gx_padded[:, :, PH : PH + H, PW : PW + W])
 
 
-def _input_transform_reference(x, padding):
-    """V = B^T d B for every tile.   x: (N, C, H, W) -> V: (16, C, T)"""
+def _input_transform_reference(x, padding, m=2):
+    """V = B^T d B for every tile.   x: (N, C, H, W) -> V: ((m+2)^2, C, T)"""
     N, C, H, W = x.shape
-    _, _, TH, TW = winograd_sizes(H, W, padding)
-    d = _tiles_reference(x, padding, TH, TW)  # (4, 4, C, N, TH, TW)
-    B_t = B_T.astype(x.dtype)
+    _, _, TH, TW = winograd_sizes(H, W, padding, m)
+    d = _tiles_reference(x, padding, TH, TW, m)  # (m+2, m+2, C, N, TH, TW)
+    B_t = MATRICES[m][0].astype(x.dtype)
     V = np.einsum("ia,jb,abcnhw->ijcnhw", B_t, B_t, d, optimize=True)  # V[i, j] = sum_ab B^T[i, a] d[a, b] B[b, j]
-    return V.reshape(16, C, N * TH * TW)
+    return V.reshape((m + 2) ** 2, C, N * TH * TW)
 
 
-def _weight_transform_reference(w):
-    """U = G g G^T for every (c_out, c).   w: (C_out, C, 3, 3) -> U: (16, C_out, C)"""
+def _weight_transform_reference(w, m=2):
+    """U = G g G^T for every (c_out, c).   w: (C_out, C, 3, 3) -> U: ((m+2)^2, C_out, C)"""
     C_out, C = w.shape[:2]
-    G_ = G.astype(w.dtype)
-    return np.einsum("ia,jb,ocab->ijoc", G_, G_, w, optimize=True).reshape(16, C_out, C)  # U = G g G^T
+    G_ = MATRICES[m][1].astype(w.dtype)
+    return np.einsum("ia,jb,ocab->ijoc", G_, G_, w, optimize=True).reshape((m + 2) ** 2, C_out, C)  # U = G g G^T
 
 
-def _output_grad_transform_reference(gy, TH, TW):
-    """gM = A gY A^T for every tile, gY = 0 where the last tile is cropped.   gy: (N, C_out, OH, OW) -> (16, C_out, T)"""
+def _output_grad_transform_reference(gy, TH, TW, m=2):
+    """gM = A gY A^T for every tile, gY = 0 where the last tile is cropped.   gy: (N, C_out, OH, OW) -> ((m+2)^2, C_out, T)"""
     N, C_out, OH, OW = gy.shape
-    gy_padded = np.zeros((N, C_out, 2 * TH, 2 * TW), dtype=gy.dtype)
+    gy_padded = np.zeros((N, C_out, m * TH, m * TW), dtype=gy.dtype)
     gy_padded[:, :, :OH, :OW] = gy
-    gY = gy_padded.reshape(N, C_out, TH, 2, TW, 2).transpose(3, 5, 1, 0, 2, 4)  # (2, 2, C_out, N, TH, TW)
-    A_t = A_T.astype(gy.dtype)
+    gY = gy_padded.reshape(N, C_out, TH, m, TW, m).transpose(3, 5, 1, 0, 2, 4)  # (m, m, C_out, N, TH, TW)
+    A_t = MATRICES[m][2].astype(gy.dtype)
     gM = np.einsum("ki,lj,klonhw->ijonhw", A_t, A_t, gY, optimize=True)  # gM = A gY A^T
-    return gM.reshape(16, C_out, N * TH * TW)
+    return gM.reshape((m + 2) ** 2, C_out, N * TH * TW)
 
 
-def winograd_conv3x3_forward_reference(x, w, padding):
-    """y = conv2d(x, w), 3x3, stride 1, zero padding (PH, PW).
+def winograd_conv3x3_forward_reference(x, w, padding, m=2):
+    """y = conv2d(x, w), 3x3, stride 1, zero padding (PH, PW), with F(m x m, 3x3) (m = 2 or 4).
 
     x: (N, C, H, W)   w: (C_out, C, 3, 3)   returns y: (N, C_out, OH, OW)
 
@@ -211,235 +233,242 @@ def winograd_conv3x3_forward_reference(x, w, padding):
     N, _, H, W = x.shape
     _check_shapes(x.shape, w.shape)
     C_out = w.shape[0]
-    OH, OW, TH, TW = winograd_sizes(H, W, padding)
-    V = _input_transform_reference(x, padding)  # V = B^T d B           (16, C, T)
-    U = _weight_transform_reference(w.astype(x.dtype))  # U = G g G^T   (16, C_out, C)
-    M = U @ V  # M[xi] = U[xi] @ V[xi], 16 GEMMs                         (16, C_out, T)
-    M = M.reshape(4, 4, C_out, N, TH, TW)
-    A_t = A_T.astype(x.dtype)
-    Y = np.einsum("ki,lj,ijonhw->klonhw", A_t, A_t, M, optimize=True)  # Y = A^T M A   (2, 2, C_out, N, TH, TW)
-    y = Y.transpose(3, 2, 4, 0, 5, 1).reshape(N, C_out, 2 * TH, 2 * TW)  # output (2*th + k, 2*tw + l)
-    return np.ascontiguousarray(y[:, :, :OH, :OW])  # drop the last tile's extra row/column
+    OH, OW, TH, TW = winograd_sizes(H, W, padding, m)
+    V = _input_transform_reference(x, padding, m)  # V = B^T d B           ((m+2)^2, C, T)
+    U = _weight_transform_reference(w.astype(x.dtype), m)  # U = G g G^T   ((m+2)^2, C_out, C)
+    M = U @ V  # M[xi] = U[xi] @ V[xi], one GEMM per tile position xi    ((m+2)^2, C_out, T)
+    M = M.reshape(m + 2, m + 2, C_out, N, TH, TW)
+    A_t = MATRICES[m][2].astype(x.dtype)
+    Y = np.einsum("ki,lj,ijonhw->klonhw", A_t, A_t, M, optimize=True)  # Y = A^T M A   (m, m, C_out, N, TH, TW)
+    y = Y.transpose(3, 2, 4, 0, 5, 1).reshape(N, C_out, m * TH, m * TW)  # output (m*th + k, m*tw + l)
+    return np.ascontiguousarray(y[:, :, :OH, :OW])  # drop what the last tiles stick out
 
 
-def winograd_conv3x3_input_grad_reference(gy, w, x_shape, padding):
+def winograd_conv3x3_input_grad_reference(gy, w, x_shape, padding, m=2):
     """gx, the gradient of sum(gy * conv2d(x, w)) with respect to x.
 
     gy: (N, C_out, OH, OW)   w: (C_out, C, 3, 3)   x_shape: (N, C, H, W)   returns gx: x_shape"""
     N, C, H, W = x_shape
     _check_shapes(x_shape, w.shape, gy.shape, padding)
-    _, _, TH, TW = winograd_sizes(H, W, padding)
-    gM = _output_grad_transform_reference(gy, TH, TW)  # gM = A gY A^T          (16, C_out, T)
-    U = _weight_transform_reference(w.astype(gy.dtype))  # U = G g G^T          (16, C_out, C)
-    gV = U.transpose(0, 2, 1) @ gM  # gV[xi] = U[xi]^T @ gM[xi]                  (16, C, T)
-    B_t = B_T.astype(gy.dtype)
-    gd = np.einsum("ia,jb,ijct->abct", B_t, B_t, gV.reshape(4, 4, C, -1), optimize=True)  # gd = B gV B^T
-    return _untile_reference(gd.reshape(4, 4, C, N, TH, TW), x_shape, padding, TH, TW)
+    _, _, TH, TW = winograd_sizes(H, W, padding, m)
+    gM = _output_grad_transform_reference(gy, TH, TW, m)  # gM = A gY A^T          ((m+2)^2, C_out, T)
+    U = _weight_transform_reference(w.astype(gy.dtype), m)  # U = G g G^T          ((m+2)^2, C_out, C)
+    gV = U.transpose(0, 2, 1) @ gM  # gV[xi] = U[xi]^T @ gM[xi]                     ((m+2)^2, C, T)
+    B_t = MATRICES[m][0].astype(gy.dtype)
+    gd = np.einsum("ia,jb,ijct->abct", B_t, B_t, gV.reshape(m + 2, m + 2, C, -1), optimize=True)  # gd = B gV B^T
+    return _untile_reference(gd.reshape(m + 2, m + 2, C, N, TH, TW), x_shape, padding, TH, TW, m)
 
 
-def winograd_conv3x3_weight_grad_reference(x, gy, padding):
+def winograd_conv3x3_weight_grad_reference(x, gy, padding, m=2):
     """gw, the gradient of sum(gy * conv2d(x, w)) with respect to w.
 
     x: (N, C, H, W)   gy: (N, C_out, OH, OW)   returns gw: (C_out, C, 3, 3)"""
     _, C, H, W = x.shape
     C_out = gy.shape[1]
     _check_shapes(x.shape, (C_out, C, 3, 3), gy.shape, padding)
-    _, _, TH, TW = winograd_sizes(H, W, padding)
-    V = _input_transform_reference(x, padding)  # V = B^T d B                    (16, C, T)
-    gM = _output_grad_transform_reference(gy.astype(x.dtype), TH, TW)  # gM = A gY A^T   (16, C_out, T)
-    gU = gM @ V.transpose(0, 2, 1)  # gU[xi] = gM[xi] @ V[xi]^T, summed over tiles     (16, C_out, C)
-    G_ = G.astype(x.dtype)
-    return np.einsum("ia,jb,ijoc->ocab", G_, G_, gU.reshape(4, 4, C_out, C), optimize=True)  # gw = G^T gU G
+    _, _, TH, TW = winograd_sizes(H, W, padding, m)
+    V = _input_transform_reference(x, padding, m)  # V = B^T d B                    ((m+2)^2, C, T)
+    gM = _output_grad_transform_reference(gy.astype(x.dtype), TH, TW, m)  # gM = A gY A^T   ((m+2)^2, C_out, T)
+    gU = gM @ V.transpose(0, 2, 1)  # gU[xi] = gM[xi] @ V[xi]^T, summed over tiles     ((m+2)^2, C_out, C)
+    G_ = MATRICES[m][1].astype(x.dtype)
+    return np.einsum("ia,jb,ijoc->ocab", G_, G_, gU.reshape(m + 2, m + 2, C_out, C), optimize=True)  # gw = G^T gU G
 
 
 # ----------------------------------------------------------------------------------------
-# Numba: the transforms as explicit loops (jitted at the bottom of this file), the 16
-# GEMMs as one stacked numpy matmul, a few images at a time.
+# Numba: F(4x4, 3x3) -- each 6x6 tile makes 4x4 outputs, so 36 GEMMs make 16 outputs a tile
+# where F(2x2)'s 16 make 4: measured 20-30% less time per layer at 16-64 channels (docs/fast.md),
+# most of it in the GEMMs, which do 0.56x the work. The price is rounding: F(4x4)'s matrices
+# hold 4, 5, 8 and 1/6, and float32 results are off by 4e-6 to 8e-6 of the largest output
+# (F(2x2): 2e-7 to 6e-7), far below what training notices. The numba versions compute
+# winograd_conv3x3_*_reference(..., m=4), chunk by chunk; the transforms are explicit loops
+# (jitted at the bottom of this file), the GEMMs one stacked numpy matmul.
 #
-# Each 2-D transform is the 1-D one applied down every column of the tile, then along
-# every row. The 1-D transforms, written out (v, m: 4 entries; g: 3; y: 2):
-#   B^T d = (d0 - d2, d1 + d2, d2 - d1, d1 - d3)      A^T m = (m0 + m1 + m2, m1 - m2 - m3)
-#   G g   = (g0, (g0 + g1 + g2)/2, (g0 - g1 + g2)/2, g2)
-# and their transposes, for the backward:
-#   B v   = (v0, v1 - v2 + v3, v1 + v2 - v0, -v3)     A y   = (y0, y0 + y1, y0 - y1, -y1)
-#   G^T u = (u0 + (u1 + u2)/2, (u1 - u2)/2, (u1 + u2)/2 + u3)
-# Only the nonzero terms are added, so a NaN or inf goes only where the direct
-# convolution takes it (see the module docstring).
+# Each 2-D transform is a 1-D one applied down every column of the tile, then along every
+# row. The 1-D transforms are the small functions below, written out with only the nonzero
+# terms (d, v, m: 6 entries; g, y: 3 and 4); the constants are float32, so that float32 data
+# stays float32 (a Python 4 or 0.5 would make numba compute in float64).
 # ----------------------------------------------------------------------------------------
+
+_2, _4, _5, _8 = np.float32(2), np.float32(4), np.float32(5), np.float32(8)
+
+
+def _bt_1d(d0, d1, d2, d3, d4, d5):
+    """B^T d (6 -> 6), the input transform."""
+    return (_4 * d0 - _5 * d2 + d4, (d3 + d4) - _4 * (d1 + d2), (d4 - d3) + _4 * (d1 - d2),
+            (d4 - d2) + _2 * (d3 - d1), (d4 - d2) - _2 * (d3 - d1), _4 * d1 - _5 * d3 + d5)
+
+
+def _b_1d(v0, v1, v2, v3, v4, v5):
+    """B v (6 -> 6), its transpose, for the input gradient."""
+    return (_4 * v0, _4 * (v2 - v1) + _2 * (v4 - v3) + _4 * v5, -_5 * v0 - _4 * (v1 + v2) - (v3 + v4),
+            (v1 - v2) + _2 * (v3 - v4) - _5 * v5, v0 + v1 + v2 + v3 + v4, v5)
+
+
+def _at_1d(m0, m1, m2, m3, m4, m5):
+    """A^T m (6 -> 4), the output transform."""
+    return (m0 + (m1 + m2) + (m3 + m4), (m1 - m2) + _2 * (m3 - m4), (m1 + m2) + _4 * (m3 + m4),
+            (m1 - m2) + _8 * (m3 - m4) + m5)
+
+
+def _a_1d(y0, y1, y2, y3):
+    """A y (4 -> 6), its transpose, for the output gradient."""
+    return (y0, y0 + y1 + y2 + y3, y0 - y1 + y2 - y3, y0 + _2 * y1 + _4 * y2 + _8 * y3,
+            y0 - _2 * y1 + _4 * y2 - _8 * y3, y3)
+
+
+def _g_1d(g0, g1, g2):
+    """G g (3 -> 6), the weight transform (in float64: w is small, and 1/6 is not a float32)."""
+    return (g0 / 4, -(g0 + g1 + g2) / 6, -(g0 - g1 + g2) / 6, g0 / 24 + g1 / 12 + g2 / 6,
+            g0 / 24 - g1 / 12 + g2 / 6, g2)
+
+
+def _gt_1d(u0, u1, u2, u3, u4, u5):
+    """G^T u (6 -> 3), its transpose, for the weight gradient (in float64 too)."""
+    return (u0 / 4 - (u1 + u2) / 6 + (u3 + u4) / 24, (u2 - u1) / 6 + (u3 - u4) / 12,
+            (u3 + u4 - u1 - u2) / 6 + u5)
 
 
 def _weight_transform_loops(w, U):
-    """w: (C_out, C, 3, 3); U: (16, C_out, C), written in full: U[4*i + j, o, c] = (G g G^T)[i, j]."""
+    """w: (C_out, C, 3, 3) float64; U: (36, C_out, C), written in full: U[6*i + j, o, c] = (G g G^T)[i, j]."""
     C_out, C = w.shape[0], w.shape[1]
     for o in range(C_out):
         for c in range(C):
             g = w[o, c]  # one 3x3 kernel (a view)
-            # G g, down each column b: (g0, (g0 + g1 + g2)/2, (g0 - g1 + g2)/2, g2); e[i][b] = (G g)[i, b]
-            e00, e10, e20, e30 = g[0, 0], (g[0, 0] + g[1, 0] + g[2, 0]) * 0.5, (g[0, 0] - g[1, 0] + g[2, 0]) * 0.5, g[2, 0]
-            e01, e11, e21, e31 = g[0, 1], (g[0, 1] + g[1, 1] + g[2, 1]) * 0.5, (g[0, 1] - g[1, 1] + g[2, 1]) * 0.5, g[2, 1]
-            e02, e12, e22, e32 = g[0, 2], (g[0, 2] + g[1, 2] + g[2, 2]) * 0.5, (g[0, 2] - g[1, 2] + g[2, 2]) * 0.5, g[2, 2]
-            # (G g) G^T, along each row i: the same 1-D transform; U[4*i + j] = entry (i, j)
-            U[0, o, c], U[1, o, c] = e00, (e00 + e01 + e02) * 0.5
-            U[2, o, c], U[3, o, c] = (e00 - e01 + e02) * 0.5, e02
-            U[4, o, c], U[5, o, c] = e10, (e10 + e11 + e12) * 0.5
-            U[6, o, c], U[7, o, c] = (e10 - e11 + e12) * 0.5, e12
-            U[8, o, c], U[9, o, c] = e20, (e20 + e21 + e22) * 0.5
-            U[10, o, c], U[11, o, c] = (e20 - e21 + e22) * 0.5, e22
-            U[12, o, c], U[13, o, c] = e30, (e30 + e31 + e32) * 0.5
-            U[14, o, c], U[15, o, c] = (e30 - e31 + e32) * 0.5, e32
+            # G g, down each column b: e_b[i] = (G g)[i, b]
+            e0, e1, e2 = _g_1d(g[0, 0], g[1, 0], g[2, 0]), _g_1d(g[0, 1], g[1, 1], g[2, 1]), _g_1d(g[0, 2], g[1, 2], g[2, 2])
+            for i in range(6):  # (G g) G^T, along each row i
+                row = _g_1d(e0[i], e1[i], e2[i])
+                for j in range(6):
+                    U[6 * i + j, o, c] = row[j]
     return U
 
 
 def _weight_grad_transform_loops(gU, gw):
-    """gU: (16, C_out, C); gw: (C_out, C, 3, 3), written in full: gw[o, c] = G^T gU[:, o, c] G."""
+    """gU: (36, C_out, C) float64; gw: (C_out, C, 3, 3), written in full: gw[o, c] = G^T gU[:, o, c] G."""
     C_out, C = gw.shape[0], gw.shape[1]
-    Gt_gU = np.empty((3, 4), dtype=gw.dtype)  # G^T gU of one kernel
     for o in range(C_out):
         for c in range(C):
-            for j in range(4):  # G^T gU: down each column j
-                u0, u1, u2, u3 = gU[j, o, c], gU[4 + j, o, c], gU[8 + j, o, c], gU[12 + j, o, c]
-                Gt_gU[0, j] = u0 + (u1 + u2) * 0.5
-                Gt_gU[1, j] = (u1 - u2) * 0.5
-                Gt_gU[2, j] = (u1 + u2) * 0.5 + u3
-            for a in range(3):  # (G^T gU) G: along each row a
-                u0, u1, u2, u3 = Gt_gU[a, 0], Gt_gU[a, 1], Gt_gU[a, 2], Gt_gU[a, 3]
-                gw[o, c, a, 0] = u0 + (u1 + u2) * 0.5
-                gw[o, c, a, 1] = (u1 - u2) * 0.5
-                gw[o, c, a, 2] = (u1 + u2) * 0.5 + u3
+            # G^T gU, down each column j: e_j[a] = (G^T gU)[a, j]
+            e0 = _gt_1d(gU[0, o, c], gU[6, o, c], gU[12, o, c], gU[18, o, c], gU[24, o, c], gU[30, o, c])
+            e1 = _gt_1d(gU[1, o, c], gU[7, o, c], gU[13, o, c], gU[19, o, c], gU[25, o, c], gU[31, o, c])
+            e2 = _gt_1d(gU[2, o, c], gU[8, o, c], gU[14, o, c], gU[20, o, c], gU[26, o, c], gU[32, o, c])
+            e3 = _gt_1d(gU[3, o, c], gU[9, o, c], gU[15, o, c], gU[21, o, c], gU[27, o, c], gU[33, o, c])
+            e4 = _gt_1d(gU[4, o, c], gU[10, o, c], gU[16, o, c], gU[22, o, c], gU[28, o, c], gU[34, o, c])
+            e5 = _gt_1d(gU[5, o, c], gU[11, o, c], gU[17, o, c], gU[23, o, c], gU[29, o, c], gU[35, o, c])
+            for a in range(3):  # (G^T gU) G, along each row a
+                row = _gt_1d(e0[a], e1[a], e2[a], e3[a], e4[a], e5[a])
+                for b in range(3):
+                    gw[o, c, a, b] = row[b]
     return gw
 
 
 def _input_transform_loops(x, V, PH, PW, TH, TW):
-    """x: (n, C, H, W) contiguous; V: (16, C, n*TH*TW), written in full:
-    V[4*i + j, c, t] = (B^T d B)[i, j], d the 4x4 window of tile t in plane c.
+    """x: (n, C, H, W) contiguous; V: (36, C, n*TH*TW), written in full:
+    V[6*i + j, c, t] = (B^T d B)[i, j], d the 6x6 window of tile t in plane c
+    (padded rows 4*th .. 4*th+5, columns 4*tw .. 4*tw+5).
 
-    Optimizations: each plane is first copied into a zero-padded scratch plane, so that
-    the tile loop reads its windows with no bounds checks; the transform is written out
-    in scalars (a 4x4 scratch array for B^T d was 1.5x slower, measured); the innermost
-    loop walks the tiles of a row, so each of the 16 rows of V is written in order.
-    """
+    Each plane is first copied into a zero-padded scratch plane, so that the tile loop
+    reads its windows with no bounds checks; the innermost loop walks the tiles of a row,
+    so each of the 36 rows of V is written in order."""
     n_images, C, H, W = x.shape
-    plane = np.zeros((2 * TH + 2, 2 * TW + 2), dtype=x.dtype)  # the padding stays 0 from plane to plane
+    plane = np.zeros((4 * TH + 2, 4 * TW + 2), dtype=x.dtype)  # the padding stays 0 from plane to plane
     for n in range(n_images):
         for c in range(C):
             plane[PH : PH + H, PW : PW + W] = x[n, c]
             for th in range(TH):
                 for tw in range(TW):
                     t = (n * TH + th) * TW + tw
-                    d = plane[2 * th : 2 * th + 4, 2 * tw : 2 * tw + 4]  # the tile's 4x4 window (a view)
-                    # B^T d, down each column b: (d0 - d2, d1 + d2, d2 - d1, d1 - d3); e[i][b] = (B^T d)[i, b]
-                    e00, e10, e20, e30 = d[0, 0] - d[2, 0], d[1, 0] + d[2, 0], d[2, 0] - d[1, 0], d[1, 0] - d[3, 0]
-                    e01, e11, e21, e31 = d[0, 1] - d[2, 1], d[1, 1] + d[2, 1], d[2, 1] - d[1, 1], d[1, 1] - d[3, 1]
-                    e02, e12, e22, e32 = d[0, 2] - d[2, 2], d[1, 2] + d[2, 2], d[2, 2] - d[1, 2], d[1, 2] - d[3, 2]
-                    e03, e13, e23, e33 = d[0, 3] - d[2, 3], d[1, 3] + d[2, 3], d[2, 3] - d[1, 3], d[1, 3] - d[3, 3]
-                    # (B^T d) B, along each row i: the same 1-D transform; V[4*i + j] = entry (i, j)
-                    V[0, c, t], V[1, c, t], V[2, c, t], V[3, c, t] = e00 - e02, e01 + e02, e02 - e01, e01 - e03
-                    V[4, c, t], V[5, c, t], V[6, c, t], V[7, c, t] = e10 - e12, e11 + e12, e12 - e11, e11 - e13
-                    V[8, c, t], V[9, c, t], V[10, c, t], V[11, c, t] = e20 - e22, e21 + e22, e22 - e21, e21 - e23
-                    V[12, c, t], V[13, c, t], V[14, c, t], V[15, c, t] = e30 - e32, e31 + e32, e32 - e31, e31 - e33
+                    d = plane[4 * th : 4 * th + 6, 4 * tw : 4 * tw + 6]  # the tile's window (a view)
+                    # B^T d, down each column b: e_b[i] = (B^T d)[i, b]
+                    e0 = _bt_1d(d[0, 0], d[1, 0], d[2, 0], d[3, 0], d[4, 0], d[5, 0])
+                    e1 = _bt_1d(d[0, 1], d[1, 1], d[2, 1], d[3, 1], d[4, 1], d[5, 1])
+                    e2 = _bt_1d(d[0, 2], d[1, 2], d[2, 2], d[3, 2], d[4, 2], d[5, 2])
+                    e3 = _bt_1d(d[0, 3], d[1, 3], d[2, 3], d[3, 3], d[4, 3], d[5, 3])
+                    e4 = _bt_1d(d[0, 4], d[1, 4], d[2, 4], d[3, 4], d[4, 4], d[5, 4])
+                    e5 = _bt_1d(d[0, 5], d[1, 5], d[2, 5], d[3, 5], d[4, 5], d[5, 5])
+                    for i in range(6):  # (B^T d) B, along each row i
+                        row = _bt_1d(e0[i], e1[i], e2[i], e3[i], e4[i], e5[i])
+                        for j in range(6):
+                            V[6 * i + j, c, t] = row[j]
     return V
 
 
 def _output_transform_loops(M, y, TH, TW):
-    """M: (16, C_out, n*TH*TW); y: (n, C_out, OH, OW), written in full: tile t's
-    A^T M A (2x2) at rows 2*th, 2*th+1 and columns 2*tw, 2*tw+1, cropped to OH x OW.
-
-    Written out in scalars, as the input transform: a (2, 4) scratch array for A^T M took
-    1.3-1.5x longer (measured)."""
+    """M: (36, C_out, n*TH*TW); y: (n, C_out, OH, OW), written in full: tile t's
+    A^T M A (4x4) at rows 4*th .. 4*th+3 and columns 4*tw .. 4*tw+3, cropped to OH x OW."""
     n_images, C_out, OH, OW = y.shape
     for n in range(n_images):
         for o in range(C_out):
             for th in range(TH):
                 for tw in range(TW):
                     t = (n * TH + th) * TW + tw
-                    # A^T M, down each column j: (m0 + m1 + m2, m1 - m2 - m3); p = its row 0, q = its row 1
-                    p0 = M[0, o, t] + M[4, o, t] + M[8, o, t]
-                    p1 = M[1, o, t] + M[5, o, t] + M[9, o, t]
-                    p2 = M[2, o, t] + M[6, o, t] + M[10, o, t]
-                    p3 = M[3, o, t] + M[7, o, t] + M[11, o, t]
-                    q0 = M[4, o, t] - M[8, o, t] - M[12, o, t]
-                    q1 = M[5, o, t] - M[9, o, t] - M[13, o, t]
-                    q2 = M[6, o, t] - M[10, o, t] - M[14, o, t]
-                    q3 = M[7, o, t] - M[11, o, t] - M[15, o, t]
-                    # (A^T M) A, along each row: (r0 + r1 + r2, r1 - r2 - r3); the last tile may stick out by one
-                    oh, ow = 2 * th, 2 * tw
-                    y[n, o, oh, ow] = p0 + p1 + p2
-                    if ow + 1 < OW:
-                        y[n, o, oh, ow + 1] = p1 - p2 - p3
-                    if oh + 1 < OH:
-                        y[n, o, oh + 1, ow] = q0 + q1 + q2
-                        if ow + 1 < OW:
-                            y[n, o, oh + 1, ow + 1] = q1 - q2 - q3
+                    # A^T M, down each column j: e_j[k] = (A^T M)[k, j]
+                    e0 = _at_1d(M[0, o, t], M[6, o, t], M[12, o, t], M[18, o, t], M[24, o, t], M[30, o, t])
+                    e1 = _at_1d(M[1, o, t], M[7, o, t], M[13, o, t], M[19, o, t], M[25, o, t], M[31, o, t])
+                    e2 = _at_1d(M[2, o, t], M[8, o, t], M[14, o, t], M[20, o, t], M[26, o, t], M[32, o, t])
+                    e3 = _at_1d(M[3, o, t], M[9, o, t], M[15, o, t], M[21, o, t], M[27, o, t], M[33, o, t])
+                    e4 = _at_1d(M[4, o, t], M[10, o, t], M[16, o, t], M[22, o, t], M[28, o, t], M[34, o, t])
+                    e5 = _at_1d(M[5, o, t], M[11, o, t], M[17, o, t], M[23, o, t], M[29, o, t], M[35, o, t])
+                    for k in range(4):  # (A^T M) A, along each row k; the last tiles may stick out
+                        oh = 4 * th + k
+                        if oh < OH:
+                            row = _at_1d(e0[k], e1[k], e2[k], e3[k], e4[k], e5[k])
+                            for l in range(4):
+                                if 4 * tw + l < OW:
+                                    y[n, o, oh, 4 * tw + l] = row[l]
     return y
 
 
 def _output_grad_transform_loops(gy, gM, TH, TW):
-    """gy: (n, C_out, OH, OW) contiguous; gM: (16, C_out, n*TH*TW), written in full:
-    gM[4*i + j, o, t] = (A gY A^T)[i, j], gY tile t's 2x2 gradient (0 where cropped)."""
+    """gy: (n, C_out, OH, OW) contiguous; gM: (36, C_out, n*TH*TW), written in full:
+    gM[6*i + j, o, t] = (A gY A^T)[i, j], gY tile t's 4x4 gradient (0 where cropped)."""
     n_images, C_out, OH, OW = gy.shape
-    plane = np.zeros((2 * TH, 2 * TW), dtype=gy.dtype)  # gy of one plane; the cropped row/column stays 0
+    plane = np.zeros((4 * TH, 4 * TW), dtype=gy.dtype)  # gy of one plane; the cropped rows/columns stay 0
     for n in range(n_images):
         for o in range(C_out):
             plane[:OH, :OW] = gy[n, o]
             for th in range(TH):
                 for tw in range(TW):
                     t = (n * TH + th) * TW + tw
-                    h, w = 2 * th, 2 * tw
-                    g00, g01, g10, g11 = plane[h, w], plane[h, w + 1], plane[h + 1, w], plane[h + 1, w + 1]
-                    # A gY, down each column b: (g0, g0 + g1, g0 - g1, -g1); a[i][b] = (A gY)[i, b]
-                    a00, a10, a20, a30 = g00, g00 + g10, g00 - g10, -g10
-                    a01, a11, a21, a31 = g01, g01 + g11, g01 - g11, -g11
-                    # (A gY) A^T, along each row i: (r0, r0 + r1, r0 - r1, -r1)
-                    gM[0, o, t], gM[1, o, t], gM[2, o, t], gM[3, o, t] = a00, a00 + a01, a00 - a01, -a01
-                    gM[4, o, t], gM[5, o, t], gM[6, o, t], gM[7, o, t] = a10, a10 + a11, a10 - a11, -a11
-                    gM[8, o, t], gM[9, o, t], gM[10, o, t], gM[11, o, t] = a20, a20 + a21, a20 - a21, -a21
-                    gM[12, o, t], gM[13, o, t], gM[14, o, t], gM[15, o, t] = a30, a30 + a31, a30 - a31, -a31
+                    g = plane[4 * th : 4 * th + 4, 4 * tw : 4 * tw + 4]  # the tile's gY (a view)
+                    # A gY, down each column b: e_b[i] = (A gY)[i, b]
+                    e0, e1 = _a_1d(g[0, 0], g[1, 0], g[2, 0], g[3, 0]), _a_1d(g[0, 1], g[1, 1], g[2, 1], g[3, 1])
+                    e2, e3 = _a_1d(g[0, 2], g[1, 2], g[2, 2], g[3, 2]), _a_1d(g[0, 3], g[1, 3], g[2, 3], g[3, 3])
+                    for i in range(6):  # (A gY) A^T, along each row i
+                        row = _a_1d(e0[i], e1[i], e2[i], e3[i])
+                        for j in range(6):
+                            gM[6 * i + j, o, t] = row[j]
     return gM
 
 
-def _input_grad_gather_loops(gV, gx, PH, PW, TH, TW):
-    """gV: (16, C, n*TH*TW); gx: (n, C, H, W), written in full.
+def _input_grad_scatter_loops(gV, gx, PH, PW, TH, TW):
+    """gV: (36, C, n*TH*TW); gx: (n, C, H, W), written in full.
 
-    Per plane: first each tile's B gV B^T (4x4, the gradient of its window) goes into a
-    scratch, tile_grads[th + 1, tw + 1] (a border of zero tiles around them). Tile th
-    covers padded rows 2*th .. 2*th+3, so the 2x2 block of padded pixels at rows 2*I,
-    2*I+1 and columns 2*J, 2*J+1 lies in exactly four windows: tile (I, J) at window
-    rows/columns 0-1, tile (I-1, J) at rows 2-3, tile (I, J-1) at columns 2-3 and tile
-    (I-1, J-1) at both; a missing tile is a zero border tile. Each block sums those four
-    (a gather: one writer per pixel, in a fixed order) into a padded plane, and gx is
-    that plane without its padding.
-    """
+    Per plane: each tile's B gV B^T (6x6, the gradient of its window) is added into a
+    zeroed padded plane over the tile's window (windows overlap by 2 rows and columns, so
+    a pixel gets the entries of up to 4 tiles); gx is that plane without its padding. A
+    scatter, where the CUDA kernel gathers: here one thread owns a whole chunk of planes,
+    so there are no races, and the tiles' fixed order gives the same sum every run."""
     n_images, C, H, W = gx.shape
-    tile_grads = np.zeros((TH + 2, TW + 2, 4, 4), dtype=gx.dtype)  # the border tiles stay 0
-    plane = np.empty((2 * TH + 2, 2 * TW + 2), dtype=gx.dtype)  # gx of one plane, padded
+    plane = np.empty((4 * TH + 2, 4 * TW + 2), dtype=gx.dtype)  # gx of one plane, padded
     for n in range(n_images):
         for c in range(C):
+            plane[:, :] = 0
             for th in range(TH):
                 for tw in range(TW):
                     t = (n * TH + th) * TW + tw
-                    # B gV, down each column j: (v0, v1 - v2 + v3, v1 + v2 - v0, -v3); e[a][j] = (B gV)[a, j]
-                    v0, v1, v2, v3 = gV[0, c, t], gV[4, c, t], gV[8, c, t], gV[12, c, t]
-                    e00, e10, e20, e30 = v0, v1 - v2 + v3, v1 + v2 - v0, -v3
-                    v0, v1, v2, v3 = gV[1, c, t], gV[5, c, t], gV[9, c, t], gV[13, c, t]
-                    e01, e11, e21, e31 = v0, v1 - v2 + v3, v1 + v2 - v0, -v3
-                    v0, v1, v2, v3 = gV[2, c, t], gV[6, c, t], gV[10, c, t], gV[14, c, t]
-                    e02, e12, e22, e32 = v0, v1 - v2 + v3, v1 + v2 - v0, -v3
-                    v0, v1, v2, v3 = gV[3, c, t], gV[7, c, t], gV[11, c, t], gV[15, c, t]
-                    e03, e13, e23, e33 = v0, v1 - v2 + v3, v1 + v2 - v0, -v3
-                    # (B gV) B^T, along each row a: the same 1-D transform
-                    g = tile_grads[th + 1, tw + 1]
-                    g[0, 0], g[0, 1], g[0, 2], g[0, 3] = e00, e01 - e02 + e03, e01 + e02 - e00, -e03
-                    g[1, 0], g[1, 1], g[1, 2], g[1, 3] = e10, e11 - e12 + e13, e11 + e12 - e10, -e13
-                    g[2, 0], g[2, 1], g[2, 2], g[2, 3] = e20, e21 - e22 + e23, e21 + e22 - e20, -e23
-                    g[3, 0], g[3, 1], g[3, 2], g[3, 3] = e30, e31 - e32 + e33, e31 + e32 - e30, -e33
-            for I in range(TH + 1):
-                for J in range(TW + 1):
-                    here, above = tile_grads[I + 1, J + 1], tile_grads[I, J + 1]  # tiles (I, J), (I-1, J)
-                    left, above_left = tile_grads[I + 1, J], tile_grads[I, J]  # tiles (I, J-1), (I-1, J-1)
-                    for a in range(2):
-                        for b in range(2):
-                            plane[2 * I + a, 2 * J + b] = (here[a, b] + above[a + 2, b]
-                                                           + left[a, b + 2] + above_left[a + 2, b + 2])
+                    # B gV, down each column j: e_j[a] = (B gV)[a, j]
+                    e0 = _b_1d(gV[0, c, t], gV[6, c, t], gV[12, c, t], gV[18, c, t], gV[24, c, t], gV[30, c, t])
+                    e1 = _b_1d(gV[1, c, t], gV[7, c, t], gV[13, c, t], gV[19, c, t], gV[25, c, t], gV[31, c, t])
+                    e2 = _b_1d(gV[2, c, t], gV[8, c, t], gV[14, c, t], gV[20, c, t], gV[26, c, t], gV[32, c, t])
+                    e3 = _b_1d(gV[3, c, t], gV[9, c, t], gV[15, c, t], gV[21, c, t], gV[27, c, t], gV[33, c, t])
+                    e4 = _b_1d(gV[4, c, t], gV[10, c, t], gV[16, c, t], gV[22, c, t], gV[28, c, t], gV[34, c, t])
+                    e5 = _b_1d(gV[5, c, t], gV[11, c, t], gV[17, c, t], gV[23, c, t], gV[29, c, t], gV[35, c, t])
+                    window = plane[4 * th : 4 * th + 6, 4 * tw : 4 * tw + 6]
+                    for a in range(6):  # (B gV) B^T, along each row a, added into the window
+                        row = _b_1d(e0[a], e1[a], e2[a], e3[a], e4[a], e5[a])
+                        for b in range(6):
+                            window[a, b] += row[b]
             gx[n, c] = plane[PH : PH + H, PW : PW + W]
     return gx
 
@@ -448,49 +477,49 @@ def winograd_chunks(n: int, C: int, C_out: int, TH: int, TW: int, itemsize: int)
     """Chunks of the batch for the numba versions, as many as a multiple of the CPU threads
     (see ops/conv.py), each of the most images such that
 
-    - its two tile stacks (V and M, or gM and gV: 16*(C + C_out)*TH*TW entries an image)
+    - its two tile stacks (V and M, or gM and gV: 36*(C + C_out)*TH*TW entries an image)
       take at most half of `_chunks.workspace_bytes()`, so that the GEMMs find them in
       cache: measured 5-20% faster than the whole workspace at 16-64 channels (1 MiB of
       L2 cache per core on the test machine), the same at 128-256;
     - but it has at least max(C, C_out) tiles, so that the GEMMs' third matrix stack (U,
-      or the gU each chunk of the weight gradient makes: 16*C_out*C entries) is no bigger
+      or the gU each chunk of the weight gradient makes: 36*C_out*C entries) is no bigger
       than the tile stacks: with 512 channels at 4x4 the workspace alone made chunks of 32
       tiles, and reading U then took longer than the multiplications.
     """
-    floats_per_image = 16 * (C + C_out) * TH * TW
+    floats_per_image = 36 * (C + C_out) * TH * TW
     images_per_chunk = _chunks.workspace_bytes() // 2 // (floats_per_image * itemsize)
     enough_tiles = -(-max(C, C_out) // (TH * TW))  # ceil
     return _chunks.balanced_chunks(n, max(images_per_chunk, enough_tiles))
 
 
 def tile_stack(rows: int, T: int, dtype) -> np.ndarray:
-    """An empty (16, rows, T) array for V, M, gM or gV: 16 C-contiguous matrices (so the
+    """An empty (36, rows, T) array for V, M, gM or gV: 36 C-contiguous matrices (so the
     GEMMs read and write them in place) with one cache line of slack between them.
 
-    Why the slack: a transform reads or writes one tile's 16 entries, one in each matrix.
-    Back to back, those 16 addresses are rows*T*itemsize apart -- usually a multiple of
+    Why the slack: a transform reads or writes one tile's 36 entries, one in each matrix.
+    Back to back, those addresses are rows*T*itemsize apart -- usually a multiple of
     4 KiB (powers of two) -- so they fall in the same cache set and evict each other:
-    the input transform ran 5x slower that way (measured, 16 channels at 32x32)."""
+    the input transform ran 5x slower that way (measured, F(2x2), 16 channels at 32x32)."""
     size = rows * T
-    storage = np.empty((16, size + 64 // np.dtype(dtype).itemsize), dtype=dtype)
-    return storage[:, :size].reshape(16, rows, T)
+    storage = np.empty((36, size + 64 // np.dtype(dtype).itemsize), dtype=dtype)
+    return storage[:, :size].reshape(36, rows, T)
 
 
 def winograd_conv3x3_forward_numba(x, w, padding):
-    """winograd_conv3x3_forward_reference, chunk by chunk.   x: (N, C, H, W) -> y: (N, C_out, OH, OW)"""
+    """winograd_conv3x3_forward_reference(x, w, padding, m=4), chunk by chunk.   x: (N, C, H, W) -> y: (N, C_out, OH, OW)"""
     N, C, H, W = x.shape
     _check_shapes(x.shape, w.shape)
     C_out = w.shape[0]
-    OH, OW, TH, TW = winograd_sizes(H, W, padding)
+    OH, OW, TH, TW = winograd_sizes(H, W, padding, 4)
     PH, PW = padding
-    U = tile_stack(C_out, C, x.dtype)  # 16 matrices: the same cache trap as V's (tile_stack)
-    _weight_transform_jit(w.astype(x.dtype, copy=False), U)  # U = G g G^T: (16, C_out, C)
+    U = tile_stack(C_out, C, x.dtype)  # 36 matrices: the same cache trap as V's (tile_stack)
+    _weight_transform_jit(w.astype(np.float64), U)  # U = G g G^T: (36, C_out, C)
     y = np.empty((N, C_out, OH, OW), dtype=x.dtype)
 
     def one_chunk(start: int, stop: int) -> None:
         V = tile_stack(C, (stop - start) * TH * TW, x.dtype)
         _input_transform_jit(np.ascontiguousarray(x[start:stop]), V, PH, PW, TH, TW)  # V = B^T d B
-        M = np.matmul(U, V, out=tile_stack(C_out, V.shape[2], x.dtype))  # M[xi] = U[xi] @ V[xi]  (16, C_out, T_chunk)
+        M = np.matmul(U, V, out=tile_stack(C_out, V.shape[2], x.dtype))  # M[xi] = U[xi] @ V[xi]  (36, C_out, T_chunk)
         _output_transform_jit(M, y[start:stop], TH, TW)  # Y = A^T M A
 
     _chunks.map_chunks(one_chunk, winograd_chunks(N, C, C_out, TH, TW, x.itemsize))
@@ -499,22 +528,22 @@ def winograd_conv3x3_forward_numba(x, w, padding):
 
 def winograd_conv3x3_backward_numba(x, gy, w, padding, x_shape=None):
     """Both gradients at once, chunk by chunk: (gx, gw) of winograd_conv3x3_input_grad_reference
-    and winograd_conv3x3_weight_grad_reference. Both start from gM = A gY A^T of the same
+    and winograd_conv3x3_weight_grad_reference (m=4). Both start from gM = A gY A^T of the same
     chunk of gy, so it is made once, and is still in the cache when the second one reads it
-    (measured on 2 cores, batch 128, 16-64 channels: 15-30% less time than before, benchmarks/bench_winograd.py).
+    (measured on 2 cores, batch 128, 16-64 channels: 15-30% less time than one call each, benchmarks/bench_winograd.py).
 
     x: (N, C, H, W), or None for no gw (then x_shape gives gx's shape)   gy: (N, C_out, OH, OW)
     w: (C_out, C, 3, 3), or None for no gx.   Returns (gx, gw), None for the one not asked for."""
     N, C, H, W = x.shape if x is not None else x_shape
     C_out = gy.shape[1]
     _check_shapes((N, C, H, W), (C_out, C, 3, 3), gy.shape, padding)
-    _, _, TH, TW = winograd_sizes(H, W, padding)
+    _, _, TH, TW = winograd_sizes(H, W, padding, 4)
     PH, PW = padding
     dtype = x.dtype if x is not None else gy.dtype  # the references' dtypes (the same two in a network)
     if w is not None:
-        # U^T: (16, C, C_out), as the transform of w with its channel axes swapped, C-contiguous for the GEMM
+        # U^T: (36, C, C_out), as the transform of w with its channel axes swapped, C-contiguous for the GEMM
         U_t = tile_stack(C, C_out, dtype)
-        _weight_transform_jit(w.transpose(1, 0, 2, 3).astype(dtype, copy=False), U_t)
+        _weight_transform_jit(w.transpose(1, 0, 2, 3).astype(np.float64), U_t)
         gx = np.empty((N, C, H, W), dtype=dtype)
 
     def one_chunk(start: int, stop: int):
@@ -524,7 +553,7 @@ def winograd_conv3x3_backward_numba(x, gy, w, padding, x_shape=None):
         tiles = tile_stack(C, T, dtype)  # gV, then V: one buffer for both
         if w is not None:
             np.matmul(U_t, gM, out=tiles)  # gV[xi] = U[xi]^T @ gM[xi]
-            _input_grad_gather_jit(tiles, gx[start:stop], PH, PW, TH, TW)  # gx = sum of B gV B^T over covering tiles
+            _input_grad_scatter_jit(tiles, gx[start:stop], PH, PW, TH, TW)  # gx = sum of B gV B^T over the windows
         if x is not None:
             _input_transform_jit(np.ascontiguousarray(x[start:stop]), tiles, PH, PW, TH, TW)  # V = B^T d B
             return gM @ tiles.transpose(0, 2, 1)  # gU[xi] = gM[xi] @ V[xi]^T over this chunk's tiles
@@ -536,20 +565,20 @@ def winograd_conv3x3_backward_numba(x, gy, w, padding, x_shape=None):
     gU_sum = parts[0]  # each chunk made a whole gU: added up in chunk order, the same every run
     for part in parts[1:]:
         gU_sum += part  # contiguous: a sum into a tile stack took NumPy's slow strided path (measured)
-    gU = tile_stack(C_out, C, dtype)  # the transform reads 16 entries at once (tile_stack)
+    gU = tile_stack(C_out, C, np.float64)  # the transform reads 36 entries at once (tile_stack)
     gU[...] = gU_sum
     gw = _weight_grad_transform_jit(gU, np.empty((C_out, C, 3, 3), dtype=dtype))  # gw = G^T gU G
     return (gx if w is not None else None), gw
 
 
 def winograd_conv3x3_input_grad_numba(gy, w, x_shape, padding):
-    """winograd_conv3x3_input_grad_reference, chunk by chunk (winograd_conv3x3_backward_numba, gx only).
+    """winograd_conv3x3_input_grad_reference (m=4), chunk by chunk (winograd_conv3x3_backward_numba, gx only).
     gy: (N, C_out, OH, OW) -> gx: x_shape"""
     return winograd_conv3x3_backward_numba(None, gy, w, padding, x_shape)[0]
 
 
 def winograd_conv3x3_weight_grad_numba(x, gy, padding):
-    """winograd_conv3x3_weight_grad_reference, chunk by chunk (winograd_conv3x3_backward_numba, gw only).
+    """winograd_conv3x3_weight_grad_reference (m=4), chunk by chunk (winograd_conv3x3_backward_numba, gw only).
     x, gy -> gw: (C_out, C, 3, 3)"""
     return winograd_conv3x3_backward_numba(x, gy, None, padding)[1]
 
@@ -824,10 +853,13 @@ def winograd_conv3x3_weight_grad_cupy(x, gy, padding):
 
 
 # Jit the loops last, so the plain Python functions above are what a reader (and pdb) sees.
-# One thread and no GIL (serial_jit): the chunks already run side by side, one per core.
+# The 1-D transforms are inlined into the loops that call them; the loops run on one
+# thread with no GIL (serial_jit): the chunks already run side by side, one per core.
+# The tile transforms may fuse a * k + b into one FMA (serial_jit's fused_multiply_add).
+_bt_1d, _b_1d, _at_1d, _a_1d, _g_1d, _gt_1d = (inline_jit(f) for f in (_bt_1d, _b_1d, _at_1d, _a_1d, _g_1d, _gt_1d))
 _weight_transform_jit = serial_jit(_weight_transform_loops)
 _weight_grad_transform_jit = serial_jit(_weight_grad_transform_loops)
-_input_transform_jit = serial_jit(_input_transform_loops)
-_output_transform_jit = serial_jit(_output_transform_loops)
-_output_grad_transform_jit = serial_jit(_output_grad_transform_loops)
-_input_grad_gather_jit = serial_jit(_input_grad_gather_loops)
+_input_transform_jit = serial_jit(_input_transform_loops, fused_multiply_add=True)
+_output_transform_jit = serial_jit(_output_transform_loops, fused_multiply_add=True)
+_output_grad_transform_jit = serial_jit(_output_grad_transform_loops, fused_multiply_add=True)
+_input_grad_scatter_jit = serial_jit(_input_grad_scatter_loops, fused_multiply_add=True)
