@@ -9,7 +9,7 @@ One file per kernel family, each kernel written three times with one signature:
 Families:
     conv.py        the convolution's forward, input and weight gradients (what ops/conv.py calls)
     im2col.py      im2col / col2im: convolution as one matrix product
-    winograd.py    Winograd F(2x2, 3x3): 3x3 stride-1 convolution, forward, input and weight gradients
+    winograd.py    Winograd F(2x2, 3x3) and F(4x4, 3x3): 3x3 stride-1 convolution, forward, input and weight gradients
     pooling.py     max_pool2d, avg_pool2d, global_avg_pool2d (forward and backward)
     batchnorm.py   batch_norm_train_forward, batch_norm_eval_forward, batch_norm_backward
     elementwise.py relu_forward, relu_backward, add_forward (the residual join)

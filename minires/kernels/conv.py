@@ -31,7 +31,7 @@ stride, padding, dilation are (int, int) pairs. The public `conv2d_forward` and 
 - `_cupy`: the equations on the whole batch, with the CUDA im2col/col2im and cuBLAS.
 
 For 3x3 stride-1 convolutions with 16 or more channels the numba path is Winograd
-F(2x2, 3x3) instead (kernels/winograd.py, `winograd_pays`), tested against the reference
+F(4x4, 3x3) instead (kernels/winograd.py, `winograd_pays`), tested against the reference
 like the rest.
 """
 
@@ -71,9 +71,7 @@ def conv2d_backward(x, gy, w, stride, padding, dilation, groups, need_gx=True, n
     input_grad = backend.choose(gy, conv2d_input_grad_reference, conv2d_input_grad_numba, conv2d_input_grad_cupy)
     weight_grad = backend.choose(x, conv2d_weight_grad_reference, conv2d_weight_grad_numba,
                                  conv2d_weight_grad_cupy)
-    # the weight gradient alone pays off with Winograd only from 32 channels (winograd_pays)
-    if input_grad is conv2d_input_grad_numba and winograd_pays(w.shape, stride, dilation, groups,
-                                                               16 if need_gx else 32):
+    if input_grad is conv2d_input_grad_numba and winograd_pays(w.shape, stride, dilation, groups):
         return winograd.winograd_conv3x3_backward_numba(x if need_gw else None, gy, w if need_gx else None,
                                                         padding, x.shape)
     gx = input_grad(gy, w, x.shape, stride, padding, dilation, groups) if need_gx else None
@@ -81,15 +79,15 @@ def conv2d_backward(x, gy, w, stride, padding, dilation, groups, need_gx=True, n
     return gx, gw
 
 
-def winograd_pays(w_shape, stride, dilation, groups, min_channels: int = 16) -> bool:
-    """Whether the fast CPU path of this convolution is Winograd F(2x2, 3x3) (kernels/winograd.py:
-    2.25x fewer multiplications) instead of im2col: 3x3, stride 1, no dilation, one group, and at
-    least min_channels input and output channels, where it measured faster on 2 cores
-    (benchmarks/bench_winograd.py: 0.6-0.9x im2col's time from 16 channels on; the weight
-    gradient alone only from 32, both gradients together from 16). The reference is always the four equations; on the GPU, im2col and
-    cuBLAS stay the path until the CUDA Winograd kernels (checked on the CPU only) are measured there.
+def winograd_pays(w_shape, stride, dilation, groups) -> bool:
+    """Whether the fast CPU path of this convolution is Winograd F(4x4, 3x3) (kernels/winograd.py:
+    4x fewer multiplications) instead of im2col: 3x3, stride 1, no dilation, one group, and at
+    least 16 input and output channels, where it measured faster on 2 cores
+    (benchmarks/bench_winograd.py: 0.5-0.85x im2col's time from 16 channels on, each gradient
+    alone or both). The reference is always the four equations; on the GPU, im2col and cuBLAS
+    stay the path until the CUDA Winograd kernels (F(2x2), checked on the CPU only) are measured there.
     """
-    return winograd.winograd_applies(w_shape, stride, dilation, groups) and min(w_shape[:2]) >= min_channels
+    return winograd.winograd_applies(w_shape, stride, dilation, groups) and min(w_shape[:2]) >= 16
 
 
 def _groups_of(gy, groups):

@@ -1,5 +1,5 @@
-"""Winograd F(2x2, 3x3) convolution (Lavin & Gray 2015): 3x3 kernels, stride 1, dilation 1,
-groups 1, any zero padding. Fewer multiplications than im2col + GEMM, and no 9x column buffer.
+"""Winograd F(2x2, 3x3) and F(4x4, 3x3) convolution (Lavin & Gray 2015): 3x3 kernels, stride 1,
+dilation 1, groups 1, any zero padding. Fewer multiplications than im2col + GEMM, and no 9x column buffer.
 
 Notation as in im2col.py: N batch, C input channels, C_out output channels, H, W input
 size, PH, PW zero padding, OH = H + 2*PH - 2, OW = W + 2*PW - 2 (a 3x3 kernel, stride 1).
@@ -44,30 +44,44 @@ steps transposed, in reverse order (exact, up to rounding):
          to the pixels of its window; a pixel sums the entries of the (up to 4) tiles
          whose windows cover it, then the padding is cropped off.
 
-The last step is written as a gather (each pixel adds up its own entries), not a
-scatter (each tile adding into its window): one writer per element, no races on the
-GPU, the same result every run. The input gradient could also be computed as a
+On the GPU the last step is a gather (each pixel adds up its own entries), not a
+scatter (each tile adding into its window): one writer per element, no races, the same
+result every run. The numba loops scatter, tile by tile in a fixed order: one thread owns
+each chunk of images, so there is no race there either. The input gradient could also be computed as a
 Winograd convolution of gy with the flipped, channel-swapped kernel and padding 2 - P
 (docs/conv.md explains that identity); measured on 2 cores that was 7-19% faster than
 the adjoint's gather, but every implementation here computes the chain rule as written
 above, so that the input gradient is its own kernel, one call away from the op.
 
+F(4x4, 3x3), the numba path. The same three formulas with bigger tiles: 6x6 windows, 4
+apart, make 4x4 outputs, with the 6x6, 6x3 and 4x6 matrices B_T4, G4, A_T4 below (and
+TH = ceil(OH/4)). The GEMMs are 36 per tile for 16 outputs instead of 16 for 4, so 0.56x
+the multiplications; the transforms do more arithmetic per tile but write fewer numbers per
+output. Measured per layer on 2 cores, batch 128, forward + backward: 12% less time than
+F(2x2) at 16 channels (32x32), 17% at 32 (16x16), 20% at 64 (8x8) (docs/fast.md). The
+reference computes either (m=2, the default, or m=4), so each fast version has its twin.
+
 NaN and infinity. Winograd mixes the pixels of a tile before it multiplies, so an
 infinite input can turn into inf - inf = NaN where the direct convolution gives +-inf.
-What holds: the numba and CUDA loops only add the terms whose coefficient is nonzero,
+What holds for F(2x2): the CUDA loops only add the terms whose coefficient is nonzero,
 so an output is non-finite exactly when the direct convolution's is (NaN or inf, it
 may differ), and a NaN input gives NaN in exactly the outputs whose 3x3 window covers
 it. The NumPy reference multiplies by the whole matrices, and 0 * NaN = NaN, so there
-a non-finite input reaches every output of every tile whose 4x4 window covers it.
+a non-finite input reaches every output of every tile whose window covers it. So does
+F(4x4) in the numba loops, although they too add only the nonzero terms: its B^T spreads
+a pixel over more of the tile. In every implementation the direct convolution's
+non-finite outputs stay non-finite, and the tiles no non-finite input reaches are exact.
 Finite inputs of moderate size always give finite outputs. Rounding: F(2, 3)'s matrices
 hold only 0, +-1 and 1/2, so float32 stays as accurate as im2col + GEMM (measured at
-16-256 channels: max error 2e-7 to 6e-7 of the largest output, im2col 2e-7 to 6e-7).
+16-256 channels: max error 2e-7 to 6e-7 of the largest output, im2col 2e-7 to 6e-7);
+F(4, 3)'s hold 4, 5, 8 and 1/6, and float32 is off by 4e-6 to 8e-6 (16-64 channels).
 
 Three implementations with one signature each (see kernels/__init__.py):
     winograd_conv3x3_forward_<impl>(x, w, padding) -> y
     winograd_conv3x3_input_grad_<impl>(gy, w, x_shape, padding) -> gx
     winograd_conv3x3_weight_grad_<impl>(x, gy, padding) -> gw
 x: (N, C, H, W), w: (C_out, C, 3, 3), gy: (N, C_out, OH, OW), padding: (PH, PW).
+The references take m (2 or 4) as well; numba computes F(4x4), cupy F(2x2).
 The numba versions work through the batch a few images at a time, the chunks side by
 side on the worker threads (kernels/_chunks.py); the cupy versions take the whole batch.
 Both gradients start from the same gM = A gY A^T, so the numba path makes them in one
