@@ -1,4 +1,4 @@
-"""Winograd F(2x2, 3x3) (minires/kernels/winograd.py, numba) against the im2col + GEMM
+"""Winograd F(4x4, 3x3) (minires/kernels/winograd.py, numba) against the im2col + GEMM
 convolution (minires/kernels/conv.py, numba), per layer shape: forward, input gradient, weight gradient,
 and both gradients in one call (what Conv2d.backward asks for: winograd_conv3x3_backward_numba).
 
