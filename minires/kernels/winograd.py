@@ -46,12 +46,13 @@ steps transposed, in reverse order (exact, up to rounding):
 
 On the GPU the last step is a gather (each pixel adds up its own entries), not a
 scatter (each tile adding into its window): one writer per element, no races, the same
-result every run. The numba loops scatter, tile by tile in a fixed order: one thread owns
-each chunk of images, so there is no race there either. The input gradient could also be computed as a
-Winograd convolution of gy with the flipped, channel-swapped kernel and padding 2 - P
-(docs/conv.md explains that identity); measured on 2 cores that was 7-19% faster than
-the adjoint's gather, but every implementation here computes the chain rule as written
-above, so that the input gradient is its own kernel, one call away from the op.
+result every run. The numba loops scatter, tile by tile in a fixed order: one thread
+owns each chunk of images, so there is no race there either. The input gradient could
+also be computed as a Winograd convolution of gy with the flipped, channel-swapped
+kernel and padding 2 - P (docs/conv.md explains that identity); measured on 2 cores
+with F(2x2), that was 7-19% faster than the adjoint's gather, but every implementation
+here computes the chain rule as written above, so that the input gradient is its own
+kernel, one call away from the op.
 
 F(4x4, 3x3), the numba path. The same three formulas with bigger tiles: 6x6 windows, 4
 apart, make 4x4 outputs, with the 6x6, 6x3 and 4x6 matrices B_T4, G4, A_T4 below (and
@@ -599,7 +600,8 @@ def winograd_conv3x3_weight_grad_numba(x, gy, padding):
 
 # ----------------------------------------------------------------------------------------
 # CuPy: the transforms in CUDA C (one thread per tile, or per pixel for the gather), the
-# 16 GEMMs as one cupy matmul, the whole batch at once. Same names as the numba loops.
+# 16 GEMMs as one cupy matmul, the whole batch at once: F(2x2), with the names of the
+# numba loops (whose input-gradient scatter is a gather here).
 # ----------------------------------------------------------------------------------------
 
 _WEIGHT_TRANSFORM_CUDA = r"""
