@@ -13,6 +13,12 @@ up for training (minires/tuning.py).
 
 import numpy as np
 
+# isort: off
+# tensor.py first: Tensor and the engine (minires/autograd/engine.py) import each other, and
+# tensor.py closes that loop at its end, once Tensor exists.
+from .tensor import Tensor
+# isort: on
+
 from . import (
     autograd,
     backend,
@@ -42,12 +48,14 @@ from .creation import (
     zeros,
     zeros_like,
 )
+from .device import device
 from .functions import (  # the top-level forms of Tensor methods; max, min, sum, abs, pow shadow builtins here
     abs,
     amax,
     amin,
     argmax,
     argmin,
+    cat,
     clamp,
     clip,
     clone,
@@ -61,12 +69,16 @@ from .functions import (  # the top-level forms of Tensor methods; max, min, sum
     log,
     log_softmax,
     lt,
+    matmul,
     max,
+    maximum,
     mean,
     min,
+    minimum,
     ne,
     norm,
     numel,
+    pad,
     permute,
     pow,
     relu,
@@ -76,6 +88,7 @@ from .functions import (  # the top-level forms of Tensor methods; max, min, sum
     sort,
     sqrt,
     squeeze,
+    stack,
     std,
     sum,
     t,
@@ -84,12 +97,13 @@ from .functions import (  # the top-level forms of Tensor methods; max, min, sum
     transpose,
     unsqueeze,
     var,
+    where,
 )
 from .grad_mode import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from .gradcheck import GradcheckError, gradcheck
 from .random import get_rng_state, manual_seed, set_rng_state
 from .serialization import load, save
-from .tensor import Size, Tensor, cat, device, matmul, maximum, minimum, pad, stack, where
+from .size import Size
 from .tuning import get_num_threads, set_num_threads, tune_process
 
 __version__ = "0.1.0"

@@ -12,13 +12,14 @@ from typing import Any
 import numpy as np
 
 from . import backend
+from .device import DEVICE_PATTERN
 from .random import default_generator
-from .tensor import _DEVICE, DEFAULT_DTYPE, Tensor, _shape_arg
+from .tensor import DEFAULT_DTYPE, Tensor, _shape_arg
 
 
 def _place(data: np.ndarray, device: str, requires_grad: bool) -> Tensor:
     """data on device: 'cpu', 'cuda', 'cuda:N' or an mr.device."""
-    match = _DEVICE.fullmatch(device) if isinstance(device, str) else None
+    match = DEVICE_PATTERN.fullmatch(device) if isinstance(device, str) else None
     if match is None:
         raise ValueError(f"device must be 'cpu' or 'cuda' (or 'cuda:N'), got {device!r}")
     if device.startswith("cuda"):

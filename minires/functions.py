@@ -1,15 +1,21 @@
-"""The top-level forms of Tensor methods, as PyTorch has them: mr.max(x, 1), mr.flatten(x, 1).
+"""The top-level functions of the torch namespace: mr.max(x, 1), mr.flatten(x, 1), mr.cat(...).
 
-Each one is the method of the same name (see minires/tensor.py for what it computes and
+Most are the method of the same name (see minires/tensor.py for what it computes and
 how its gradient flows); only the argument forms that torch accepts at the top level are
-added here, e.g. torch.max(a, b), the elementwise maximum of two tensors.
+added here, e.g. torch.max(a, b), the elementwise maximum of two tensors. The functions of
+several tensors (cat, stack, where, maximum, pad) are at the end.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from .tensor import Tensor, maximum, minimum
+import numpy as np
+
+from . import ops
+from .autograd.engine import apply
+from .tensor import Tensor, _one_axis, _operands
 
 
 def max(input: Tensor, dim: Any = None, keepdim: bool = False):
@@ -179,3 +185,63 @@ def numel(input: Tensor) -> int:
 
 def is_tensor(obj: Any) -> bool:
     return isinstance(obj, Tensor)
+
+
+# ---------------------------------------------------------------------- functions of several tensors
+
+
+def matmul(a: Any, b: Any) -> Tensor:
+    """Matrix product with numpy's rules (Tensor.matmul); either operand may be an array."""
+    a, b = _operands(a, b)
+    return a.matmul(b)
+
+
+def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+    """Join tensors along an existing axis: shapes must agree except along dim."""
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("cat: needs at least one tensor")
+    ndim = tensors[0].ndim
+    dim = _one_axis(dim, ndim, "cat")  # (this module's max is torch.max, not Python's)
+    for i, t in enumerate(tensors):
+        if t.ndim != ndim or t.shape[:dim] + t.shape[dim + 1 :] != tensors[0].shape[:dim] + tensors[0].shape[dim + 1 :]:
+            raise ValueError(
+                f"cat: tensor {i} has shape {t.shape}, which does not match tensor 0's {tensors[0].shape} "
+                f"outside dim {dim}"
+            )
+    return apply(ops.Concatenate(dim), *tensors)
+
+
+def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+    """Join same-shaped tensors along a new axis: k tensors of (A, B) -> (k, A, B) for dim=0."""
+    tensors = list(tensors)
+    if tensors and any(t.shape != tensors[0].shape for t in tensors):
+        raise ValueError(f"stack: all tensors need one shape, got {[t.shape for t in tensors]}")
+    return cat([t.unsqueeze(dim) for t in tensors], dim)
+
+
+def where(condition: Tensor, a: Any, b: Any) -> Tensor:
+    """a where condition is True, else b (all three broadcast)."""
+    a, b = _operands(a, b)
+    cond = condition if isinstance(condition, Tensor) else Tensor(condition)
+    if cond.dtype != np.bool_:
+        raise TypeError(f"where: condition must be a bool tensor, got dtype {cond.dtype}")
+    return apply(ops.Where(), cond, a, b)
+
+
+def maximum(a: Any, b: Any) -> Tensor:
+    a, b = _operands(a, b)
+    return a.maximum(b)
+
+
+def minimum(a: Any, b: Any) -> Tensor:
+    a, b = _operands(a, b)
+    return a.minimum(b)
+
+
+def pad(x: Tensor, pad_width: Sequence[tuple[int, int]], value: float = 0.0) -> Tensor:
+    """Pad with a constant: pad_width holds one (before, after) pair per axis of x."""
+    pad_width = tuple((int(p[0]), int(p[1])) for p in pad_width)
+    if len(pad_width) != x.ndim:
+        raise ValueError(f"pad: need one (before, after) pair per axis, got {len(pad_width)} pairs for shape {x.shape}")
+    return apply(ops.Pad(pad_width, value), x)

@@ -86,7 +86,7 @@ class inference_mode(_GradMode):
 
 # ---------------------------------------------------------------------- anomaly detection
 # The switch of minires.autograd.detect_anomaly lives here, beside the grad switch, so that
-# tensor.py can read it without importing upward. Off, it costs apply() and each step of
+# the engine (autograd/engine.py) and tensor.py can read it without importing upward. Off, it costs apply() and each step of
 # the backward walk one bool check.
 
 _anomaly_enabled = False

@@ -21,18 +21,15 @@ op. `Tensor.backward` then walks those links from the output back to the leaves.
 
 from __future__ import annotations
 
-import heapq
-import itertools
-import os
-import re
-import traceback
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from . import backend, ops, return_types
-from .grad_mode import is_anomaly_check_nan_enabled, is_anomaly_enabled, is_grad_enabled
+from .device import CPU, CUDA, device, device_or_dtype
+from .grad_mode import is_grad_enabled
+from .size import Size
 
 DEFAULT_DTYPE = np.float32
 
@@ -135,7 +132,7 @@ class Tensor:
     def device(self) -> device:
         """Where the array lives: mr.device('cpu') or mr.device('cuda'); a str underneath,
         so `x.device == "cpu"` holds (minires does not say which GPU: no index)."""
-        return _CUDA if backend.is_cupy_array(self.array) else _CPU
+        return CUDA if backend.is_cupy_array(self.array) else CPU
 
     @property
     def _version(self) -> int:
@@ -306,7 +303,7 @@ class Tensor:
     # ------------------------------------------------------------------ gradients
     _post_accumulate_grad_hooks: tuple = ()  # see register_post_accumulate_grad_hook; most tensors have none
 
-    def register_post_accumulate_grad_hook(self, hook) -> _RemovableHandle:
+    def register_post_accumulate_grad_hook(self, hook) -> hooks.RemovableHandle:
         """Call hook(self) during backward(), once this leaf's .grad holds everything that
         backward adds to it (as torch's; DistributedDataParallel starts averaging a
         gradient across processes from here, while the walk goes on to earlier layers).
@@ -321,7 +318,7 @@ class Tensor:
         if not callable(hook):
             raise TypeError(f"register_post_accumulate_grad_hook: hook must be callable, got {type(hook).__name__}")
         self._post_accumulate_grad_hooks = (*self._post_accumulate_grad_hooks, hook)
-        return _RemovableHandle(self, hook)
+        return hooks.RemovableHandle(self, hook)
 
     def zero_grad(self) -> None:
         """Forget the accumulated gradient (set it to None, as PyTorch's default)."""
@@ -339,87 +336,15 @@ class Tensor:
 
         gradient: dL/d(self), same shape as self; may be omitted for a one-element
         tensor (then it is 1, i.e. we differentiate self itself). Gradients are
-        *added* to leaf.grad, so call zero_grad between steps.
-
-        The graph is walked iteratively, in decreasing generation, which visits
-        every consumer of a tensor before the op that produced it, so each op's
-        backward runs once with its full output gradient. Afterwards the graph
-        is freed unless retain_graph=True.
+        *added* to leaf.grad, so call zero_grad between steps. The graph is freed
+        afterwards unless retain_graph=True.
 
         inputs: as torch's, only these tensors (leaves or not) get their gradient added to
-        .grad; every other leaf is left alone (minires.autograd.grad is built on it).
-        """
-        if create_graph:
-            raise NotImplementedError("backward: create_graph=True (higher-order gradients) is not supported by "
-                                      "minires: its backward runs on raw arrays and records no graph")
-        if not self.requires_grad:
-            raise RuntimeError("backward: this tensor does not require grad and has no grad_fn")
-        xp = backend.array_module(self.array)
-        grad = gradient
-        if grad is None:
-            if self.array.size != 1:
-                raise RuntimeError(
-                    f"backward: a gradient can only be implied for a one-element output, "
-                    f"this one has shape {self.shape}; pass gradient= with that shape"
-                )
-            grad = xp.ones_like(self.array)
-        grad = grad.array if isinstance(grad, Tensor) else xp.asarray(grad, dtype=self.dtype)
-        if grad.shape != self.array.shape:
-            raise ValueError(f"backward: gradient has shape {grad.shape}, but the tensor has shape {self.shape}")
-        only = None if inputs is None else {id(t) for t in inputs}  # None: every leaf
-        if self.grad_fn is None:
-            if only is None or id(self) in only:
-                _accumulate_leaf(self, grad)
-                _run_post_accumulate_grad_hooks(self)
-            return
-        # an input that is not a leaf: its whole gradient is the gy of the op that made it
-        wanted_non_leaves = {t.grad_fn: t for t in inputs or () if t.grad_fn is not None}
+        .grad; every other leaf is left alone.
 
-        hooked_parts_left = _hooked_leaf_parts(self.grad_fn, only)  # id(leaf) -> gradients still to come
-        pending: dict[ops.Function, Any] = {self.grad_fn: grad}  # op -> dL/d(its output)
-        anomaly = is_anomaly_enabled()  # minires.autograd.detect_anomaly: check every gradient
-        tie_breaker = itertools.count()  # heapq never compares two Functions
-        heap = [(-self.grad_fn.generation, next(tie_breaker), self.grad_fn)]
-        while heap:
-            _, _, fn = heapq.heappop(heap)
-            if fn.freed:
-                raise RuntimeError(
-                    "backward: this graph was already freed by an earlier backward(); "
-                    "pass retain_graph=True to the first backward() to call it twice"
-                )
-            gy = pending.pop(fn)
-            for counter, version, saved, tensor in fn.saved_versions:  # unchanged since forward?
-                if counter.value != version:
-                    _raise_modified_inplace(fn, counter, version, saved, tensor)
-            if fn in wanted_non_leaves:
-                _accumulate_leaf(wanted_non_leaves[fn], gy)
-            gxs = fn.backward(gy)
-            gxs = gxs if isinstance(gxs, tuple) else (gxs,)
-            if anomaly:
-                _anomaly_check_backward(fn, gxs)
-            # each input's creator as it was when fn ran (an in-place op may since have given
-            # the input tensor a new grad_fn; the gradient belongs to the old one)
-            for x, creator, gx, needed in zip(fn.inputs, fn.input_creators, gxs, fn.needs_input_grad):
-                if not needed or gx is None:
-                    if needed and creator is None:
-                        _one_part_in(x, hooked_parts_left)  # a part that adds nothing
-                    continue
-                if gx.shape != x.array.shape:
-                    raise RuntimeError(
-                        f"backward: {fn.name}.backward returned a gradient of shape {gx.shape} "
-                        f"for an input of shape {x.shape}"
-                    )
-                if creator is None:
-                    if only is None or id(x) in only:
-                        _accumulate_leaf(x, gx)
-                    _one_part_in(x, hooked_parts_left)  # its hooks run after its last part
-                elif creator in pending:
-                    pending[creator] = pending[creator] + gx  # x is used more than once
-                else:
-                    pending[creator] = gx
-                    heapq.heappush(heap, (-creator.generation, next(tie_breaker), creator))
-            if not retain_graph:
-                fn.free()
+        The walk itself is minires.autograd.engine.backward (minires/autograd/engine.py).
+        """
+        engine.backward(self, gradient, retain_graph, create_graph, inputs)
 
     # ------------------------------------------------------------------ arithmetic
     def __add__(self, other):
@@ -476,11 +401,31 @@ class Tensor:
     def __rpow__(self, base):
         return apply(ops.Pow(), *_operands(base, self))
 
+    def matmul(self, other) -> Tensor:
+        """Matrix product with numpy's rules: (..., n, k) @ (..., k, m) -> (..., n, m);
+        a 1-D operand is treated as a row (left) or column (right) vector and that axis dropped."""
+        a, b = _operands(self, other)
+        if a.ndim == 0 or b.ndim == 0:
+            raise ValueError(f"matmul: both operands need at least 1 dimension, got shapes {a.shape} and {b.shape}")
+        a2 = a.unsqueeze(0) if a.ndim == 1 else a
+        b2 = b.unsqueeze(-1) if b.ndim == 1 else b
+        if a2.shape[-1] != b2.shape[-2]:
+            raise ValueError(
+                f"matmul: shapes {a.shape} and {b.shape} do not match: "
+                f"{a2.shape[-1]} columns in the first vs {b2.shape[-2]} rows in the second"
+            )
+        y = apply(ops.MatMul(), a2, b2)
+        if a.ndim == 1:
+            y = y.squeeze(-2)
+        if b.ndim == 1:
+            y = y.squeeze(-1)
+        return y
+
     def __matmul__(self, other):
-        return matmul(self, other)
+        return self.matmul(other)
 
     def __rmatmul__(self, other):
-        return matmul(other, self)
+        return _as_tensor(other, like=self).matmul(self)
 
     # comparisons give bool tensors that carry no gradient
     def __lt__(self, other):
@@ -908,224 +853,7 @@ class Tensor:
         return self
 
 
-# ---------------------------------------------------------------------- apply
-
-
-def apply(fn: ops.Function, *inputs: Tensor) -> Tensor:
-    """Run fn.forward on the inputs' arrays and, if a gradient is needed, record fn.
-
-    All inputs must live on the same device, and floating-point inputs must share
-    one dtype (minires never promotes float32 to float64 behind your back).
-    """
-    _check_same_device_and_dtype(fn.name, inputs)
-    try:
-        y = fn.forward(*(t.array for t in inputs))
-    except ValueError as e:  # numpy's own shape errors, given the op and the shapes
-        shapes = ", ".join(str(t.shape) for t in inputs)
-        raise ValueError(f"{fn.name}: {e} (input shapes {shapes})") from e
-    y = backend.array_module(inputs[0].array).asarray(y)  # a reduction may return a scalar
-    needs_grad = tuple(t.requires_grad for t in inputs)
-    out = Tensor(y)
-    if is_grad_enabled() and any(needs_grad):
-        fn.saved_versions = _saved_versions(fn, inputs, out)  # before fn gets more attributes
-        fn.inputs = inputs
-        fn.input_creators = tuple(t.grad_fn for t in inputs)
-        fn.needs_input_grad = needs_grad
-        fn.generation = max(t.generation for t in inputs)
-        out.requires_grad = True
-        out.grad_fn = fn
-        out.generation = fn.generation + 1
-    if is_anomaly_enabled():  # minires.autograd.detect_anomaly: note the caller, check the output
-        _anomaly_check_forward(fn, inputs, out)
-    return out
-
-
-def _saved_versions(fn: ops.Function, inputs: Sequence[Tensor], out: Tensor) -> tuple:
-    """The (version counter, version now, array, input Tensor or None for the output) of
-    every input or output whose very array fn kept as an attribute for its backward
-    (Mul keeps a and b, Relu keeps y, Add keeps only shapes). Backward checks that those
-    counters have not moved since; ops declare nothing, saving an array is the declaration."""
-    kept = {id(value) for value in vars(fn).values()}
-    saved = [(t._version_counter, t._version, t.array, t) for t in inputs if id(t.array) in kept]
-    if id(out.array) in kept:
-        saved.append((out._version_counter, out._version, out.array, None))
-    return tuple(saved)
-
-
-def _raise_modified_inplace(fn: ops.Function, counter: _VersionCounter, version: int, saved: Any,
-                            tensor: Tensor | None) -> None:
-    """PyTorch's message, in minires's words: which tensor, whose output it is, both versions."""
-    creator = fn if tensor is None else tensor.grad_fn  # fn's own output, or the input's creator now
-    made_by = f", which is output 0 of {creator.name}," if creator is not None else ""
-    raise RuntimeError(
-        f"one of the variables needed for gradient computation has been modified by an inplace "
-        f"operation: [{saved.dtype} tensor of shape {tuple(saved.shape)}]{made_by} is at version "
-        f"{counter.value}; expected version {version} instead. It was saved by {fn.name} for its "
-        f"backward. Hint: do the in-place op out of place (t = t + 1, not t += 1), or on a copy"
-        + (f"; minires.autograd.detect_anomaly() shows where {fn.name} was created." if fn.forward_stack is None
-           else f".\n{fn.name}'s " + _format_stack(fn.forward_stack))
-    )
-
-
-# ---------------------------------------------------------------------- anomaly detection
-# Only under minires.autograd.detect_anomaly(): apply() and Tensor.backward() call these.
-
-_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
-_STACK_FRAMES_SHOWN = 10
-
-
-def _anomaly_check_forward(fn: ops.Function, inputs: Sequence[Tensor], out: Tensor) -> None:
-    """Remember where the user's code called fn (for a bad gradient later), and raise
-    now if fn's output holds a nan or an inf."""
-    stack = _user_stack()
-    if out.grad_fn is fn:
-        fn.forward_stack = stack
-    if not is_anomaly_check_nan_enabled():
-        return
-    bad = _non_finite(out.array)
-    if bad:
-        already = [f"input {i} already held {b} values" for i, t in enumerate(inputs) if (b := _non_finite(t.array))]
-        shapes = ", ".join(str(t.shape) for t in inputs)
-        cause = "; ".join(already) + " (made outside detect_anomaly?)" if already else "all were finite"
-        raise RuntimeError(
-            f"Function '{fn.name}' returned {bad} values in its forward output; its inputs (shapes {shapes}): "
-            f"{cause}.\n{_format_stack(stack)}"
-        )
-
-
-def _anomaly_check_backward(fn: ops.Function, gxs: tuple) -> None:
-    """Raise if one of the gradients fn.backward returned holds a nan or an inf
-    (PyTorch's wording: its i-th output is the gradient for its i-th input)."""
-    if not is_anomaly_check_nan_enabled():
-        return
-    for i, (gx, needed) in enumerate(zip(gxs, fn.needs_input_grad)):
-        bad = _non_finite(gx) if needed and gx is not None else None
-        if bad:
-            raise RuntimeError(
-                f"Function '{fn.name}Backward' returned {bad} values in its {i}th output.\n"
-                f"{_format_stack(fn.forward_stack)}"
-            )
-
-
-def _non_finite(a: Any) -> str | None:
-    """'nan' or 'inf' if the floating array a holds one (nan first), else None."""
-    if a.dtype.kind not in "fc":
-        return None
-    xp = backend.array_module(a)
-    if xp.isnan(a).any():
-        return "nan"
-    return "inf" if xp.isinf(a).any() else None
-
-
-def _user_stack() -> traceback.StackSummary:
-    """The Python stack of the current call, ending at the last frame outside minires
-    (the user's line that called the op); its lines are read only when printed."""
-    frames = traceback.StackSummary.extract(traceback.walk_stack(None), lookup_lines=False)
-    frames.reverse()  # walk_stack goes from the innermost frame outwards
-    user_end = len(frames)
-    while user_end and frames[user_end - 1].filename.startswith(_PACKAGE_DIR):
-        user_end -= 1
-    return traceback.StackSummary.from_list(frames[: user_end or len(frames)])
-
-
-def _format_stack(stack: traceback.StackSummary | None) -> str:
-    if stack is None:
-        return ("(no forward traceback: the graph was built outside detect_anomaly(); build it inside "
-                "to see which line created the op)")
-    left_out = len(stack) - _STACK_FRAMES_SHOWN
-    text = "Traceback of the forward call that created it (most recent call last):\n"
-    if left_out > 0:
-        text += f"  ... {left_out} outer frames left out ...\n"
-    return text + "".join(traceback.format_list(stack[-_STACK_FRAMES_SHOWN:])).rstrip("\n")
-
-
-def _check_same_device_and_dtype(op_name: str, inputs: Sequence[Tensor]) -> None:
-    devices = {t.device for t in inputs}
-    if len(devices) > 1:
-        where = ", ".join(f"input {i} on {t.device}" for i, t in enumerate(inputs))
-        raise RuntimeError(f"{op_name}: all inputs must be on one device, got {where}; move them with .to(device)")
-    float_dtypes = {t.dtype for t in inputs if t.dtype.kind == "f"}
-    if len(float_dtypes) > 1:
-        which = ", ".join(f"input {i} is {t.dtype}" for i, t in enumerate(inputs))
-        raise TypeError(f"{op_name}: inputs must have one floating dtype, got {which}; convert with .to(dtype)")
-
-
-_DEVICE = re.compile(r"cpu|cuda(?::(\d+))?")
-_TO_ALLOWED = "'cpu', 'cuda', 'cuda:N' (N = 0, 1, ...) or a dtype such as mr.float64 or 'float32'"
-
-
-def device_or_dtype(target: Any, where: str) -> tuple[str | None, int | None, np.dtype | None]:
-    """(device, GPU index or None, None) for a device, (None, None, dtype) for a dtype;
-    anything else raises, naming `where`, the value given and what is allowed."""
-    if isinstance(target, str):
-        match = _DEVICE.fullmatch(target)
-        if match:
-            index = match.group(1)
-            return ("cuda" if target.startswith("cuda") else "cpu"), (None if index is None else int(index)), None
-    if target is None:  # np.dtype(None) would quietly mean float64
-        raise TypeError(f"{where}: expected {_TO_ALLOWED}, got None")
-    try:
-        dtype = np.dtype(target)
-    except TypeError:
-        kind = ValueError if isinstance(target, str) else TypeError
-        raise kind(f"{where}: {target!r} is neither a device nor a dtype; expected {_TO_ALLOWED}") from None
-    if dtype.kind not in "biuf":
-        raise TypeError(f"{where}: minires tensors hold bool, integer or floating dtypes, got {dtype}")
-    return None, None, dtype
-
-
-def _hooked_leaf_parts(root: ops.Function, only: set[int] | None) -> dict[int, int]:
-    """For each leaf with post-accumulate-grad hooks that this backward reaches (and may
-    write: `only`), how many gradient parts it will receive, by id(leaf); a leaf used by
-    two ops gets two. One pass over the graph before the walk, as torch's engine counts
-    its dependencies first."""
-    parts: dict[int, int] = {}
-    seen, stack = {root}, [root]
-    while stack:
-        fn = stack.pop()
-        if fn.freed:  # the walk itself raises about it
-            continue
-        for x, creator, needed in zip(fn.inputs, fn.input_creators, fn.needs_input_grad):
-            if not needed:
-                continue
-            if creator is None:
-                if x._post_accumulate_grad_hooks and (only is None or id(x) in only):
-                    parts[id(x)] = parts.get(id(x), 0) + 1
-            elif creator not in seen:
-                seen.add(creator)
-                stack.append(creator)
-    return parts
-
-
-def _one_part_in(x: Tensor, parts_left: dict[int, int]) -> None:
-    """Count one gradient part of leaf x as added; after its last, run its hooks."""
-    if id(x) in parts_left:
-        parts_left[id(x)] -= 1
-        if parts_left[id(x)] == 0:
-            _run_post_accumulate_grad_hooks(x)
-
-
-def _run_post_accumulate_grad_hooks(x: Tensor) -> None:
-    for hook in x._post_accumulate_grad_hooks:
-        hook(x)
-
-
-class _RemovableHandle:
-    """What register_post_accumulate_grad_hook returns: handle.remove() takes the hook off again."""
-
-    def __init__(self, tensor: Tensor, hook: Any):
-        self.tensor, self.hook = tensor, hook
-
-    def remove(self) -> None:
-        self.tensor._post_accumulate_grad_hooks = tuple(h for h in self.tensor._post_accumulate_grad_hooks
-                                                        if h is not self.hook)
-
-
-def _accumulate_leaf(x: Tensor, gx: Any) -> None:
-    if x._grad is None:
-        x._grad = Tensor(gx.copy())  # gx may be a read-only broadcast view or a saved array
-    else:
-        x._grad.array = x._grad.array + gx  # the same grad Tensor, now holding the sum
+# ---------------------------------------------------------------------- helpers
 
 
 def _needs_grad(value: Any) -> bool:
@@ -1159,7 +887,7 @@ def _operands(a: Any, b: Any) -> tuple[Tensor, Tensor]:
 
 def _compare(op, a: Tensor, b: Any) -> Tensor:
     a, b = _operands(a, b)
-    _check_same_device_and_dtype(op.__name__, (a, b))
+    engine.check_same_device_and_dtype(op.__name__, (a, b))
     return Tensor(op(a.array, b.array))
 
 
@@ -1194,115 +922,8 @@ def _argsort(a: Any, axis: int, descending: bool) -> Any:
     return xp.argsort(a, axis=axis, kind="stable")
 
 
-# ---------------------------------------------------------------------- devices and sizes
-
-
-class device(str):
-    """torch.device: mr.device('cuda:0'), mr.device('cuda', 0), mr.device('cpu'), with .type
-    and .index. It is the string underneath ('cuda:0'), so it works wherever minires takes
-    a device name (x.to(d), model.to(d), mr.zeros(2, device=d))."""
-
-    def __new__(cls, type: str | device | int, index: int | None = None):
-        if isinstance(type, int) and index is None:  # torch.device(0) is the first GPU
-            type, index = "cuda", type
-        text = str(type) if index is None else f"{type}:{index}"
-        match = _DEVICE.fullmatch(text)
-        if not match or (index is not None and ":" in str(type)):
-            raise ValueError(f"device: expected 'cpu', 'cuda' or 'cuda:N', got {text!r}")
-        self = super().__new__(cls, text)
-        self.type = "cuda" if text.startswith("cuda") else "cpu"
-        self.index = None if match.group(1) is None else int(match.group(1))
-        return self
-
-    def __repr__(self) -> str:
-        return f"device(type='{self.type}')" if self.index is None else f"device(type='{self.type}', index={self.index})"
-
-    __hash__ = str.__hash__
-
-
-class Size(tuple):
-    """torch.Size: what x.size() returns. A tuple (it equals (2, 3)) with torch's repr and numel()."""
-
-    def __repr__(self) -> str:
-        return f"minires.Size({list(self)})"
-
-    def numel(self) -> int:
-        return int(np.prod(self, dtype=np.int64))
-
-
-_CPU, _CUDA = device("cpu"), device("cuda")  # what Tensor.device returns
-
-
-# ---------------------------------------------------------------------- functions of several tensors
-
-
-def matmul(a: Tensor, b: Tensor) -> Tensor:
-    """Matrix product with numpy's rules: (..., n, k) @ (..., k, m) -> (..., n, m);
-    a 1-D operand is treated as a row (left) or column (right) vector and that axis dropped."""
-    a, b = _operands(a, b)
-    if a.ndim == 0 or b.ndim == 0:
-        raise ValueError(f"matmul: both operands need at least 1 dimension, got shapes {a.shape} and {b.shape}")
-    a2 = a.unsqueeze(0) if a.ndim == 1 else a
-    b2 = b.unsqueeze(-1) if b.ndim == 1 else b
-    if a2.shape[-1] != b2.shape[-2]:
-        raise ValueError(
-            f"matmul: shapes {a.shape} and {b.shape} do not match: "
-            f"{a2.shape[-1]} columns in the first vs {b2.shape[-2]} rows in the second"
-        )
-    y = apply(ops.MatMul(), a2, b2)
-    if a.ndim == 1:
-        y = y.squeeze(-2)
-    if b.ndim == 1:
-        y = y.squeeze(-1)
-    return y
-
-
-def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
-    """Join tensors along an existing axis: shapes must agree except along dim."""
-    tensors = list(tensors)
-    if not tensors:
-        raise ValueError("cat: needs at least one tensor")
-    ndim = tensors[0].ndim
-    dim = dim % max(ndim, 1)
-    for i, t in enumerate(tensors):
-        if t.ndim != ndim or t.shape[:dim] + t.shape[dim + 1 :] != tensors[0].shape[:dim] + tensors[0].shape[dim + 1 :]:
-            raise ValueError(
-                f"cat: tensor {i} has shape {t.shape}, which does not match tensor 0's {tensors[0].shape} "
-                f"outside dim {dim}"
-            )
-    return apply(ops.Concatenate(dim), *tensors)
-
-
-def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
-    """Join same-shaped tensors along a new axis: k tensors of (A, B) -> (k, A, B) for dim=0."""
-    tensors = list(tensors)
-    if tensors and any(t.shape != tensors[0].shape for t in tensors):
-        raise ValueError(f"stack: all tensors need one shape, got {[t.shape for t in tensors]}")
-    return cat([t.unsqueeze(dim) for t in tensors], dim)
-
-
-def where(condition: Tensor, a: Any, b: Any) -> Tensor:
-    """a where condition is True, else b (all three broadcast)."""
-    a, b = _operands(a, b)
-    cond = condition if isinstance(condition, Tensor) else Tensor(condition)
-    if cond.dtype != np.bool_:
-        raise TypeError(f"where: condition must be a bool tensor, got dtype {cond.dtype}")
-    return apply(ops.Where(), cond, a, b)
-
-
-def maximum(a: Any, b: Any) -> Tensor:
-    a, b = _operands(a, b)
-    return a.maximum(b)
-
-
-def minimum(a: Any, b: Any) -> Tensor:
-    a, b = _operands(a, b)
-    return a.minimum(b)
-
-
-def pad(x: Tensor, pad_width: Sequence[tuple[int, int]], value: float = 0.0) -> Tensor:
-    """Pad with a constant: pad_width holds one (before, after) pair per axis of x."""
-    pad_width = tuple((int(p[0]), int(p[1])) for p in pad_width)
-    if len(pad_width) != x.ndim:
-        raise ValueError(f"pad: need one (before, after) pair per axis, got {len(pad_width)} pairs for shape {x.shape}")
-    return apply(ops.Pad(pad_width, value), x)
+# The engine makes Tensors and Tensor's methods call the engine, so the two modules need each
+# other. This import comes last, once Tensor exists for engine.py's `from ..tensor import Tensor`;
+# minires/__init__.py imports this module before minires.autograd for the same reason.
+from .autograd import engine, hooks
+from .autograd.engine import apply

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import minires as mr
+from minires.autograd.engine import apply
 from minires.ops.function import Function
-from minires.tensor import apply
 
 # the warning detect_anomaly gives on entry, and numpy's own about the nan/inf being made
 pytestmark = [pytest.mark.filterwarnings("ignore:Anomaly Detection"),

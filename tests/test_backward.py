@@ -9,7 +9,7 @@ import pytest
 
 import minires as mr
 from minires import ops
-from minires.tensor import apply
+from minires.autograd.engine import apply
 
 
 def test_reused_tensor_accumulates():

@@ -242,8 +242,8 @@ class _OneRank:
 def test_syncbatchnorm_function_gradcheck_and_forward(shape):
     """SyncBatchNormTrain's backward against central differences (float64, one rank: the sums are
     local), and its forward against F.batch_norm."""
+    from minires.autograd.engine import apply
     from minires.distributed.sync_batchnorm import SyncBatchNormTrain
-    from minires.tensor import apply
 
     x = random_tensor(shape, seed=0)
     gamma, beta = random_tensor((3,), seed=1), random_tensor((3,), seed=2)

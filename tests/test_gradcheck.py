@@ -8,7 +8,7 @@ from helpers import random_tensor
 
 import minires as mr
 from minires import ops
-from minires.tensor import apply
+from minires.autograd.engine import apply
 
 
 class Normalize(ops.Function):

@@ -8,7 +8,9 @@
     (gx,) = mr.autograd.grad(loss, x)    # a gradient returned, not added to x.grad
     x = mr.autograd.Variable(t)          # PyTorch's old name: simply a Tensor
 
-The engine itself (apply, the backward walk) is in minires/tensor.py.
+The engine itself is in this package: apply (the forward pass records the graph) and the
+backward walk in engine.py, the hook bookkeeping in hooks.py, the anomaly checks in
+anomaly_mode.py.
 """
 
 from ..grad_mode import (
@@ -21,10 +23,11 @@ from ..grad_mode import (
     set_grad_enabled,
 )
 from .anomaly_mode import detect_anomaly, set_detect_anomaly
+from .engine import backward
 from .gradients import grad
 from .variable import Variable
 
 __all__ = [
-    "Variable", "detect_anomaly", "enable_grad", "grad", "inference_mode", "is_anomaly_check_nan_enabled",
+    "Variable", "backward", "detect_anomaly", "enable_grad", "grad", "inference_mode", "is_anomaly_check_nan_enabled",
     "is_anomaly_enabled", "is_grad_enabled", "no_grad", "set_detect_anomaly", "set_grad_enabled",
 ]

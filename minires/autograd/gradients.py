@@ -4,8 +4,8 @@ instead of added to .grad.
     x = mr.randn(3, requires_grad=True)
     (gx,) = mr.autograd.grad((x * x).sum(), x)     # gx = 2x; x.grad is untouched (still None)
 
-It runs the same backward walk as Tensor.backward (minires/tensor.py), asked to add into
-the inputs only; their .grad is set aside during the walk and put back afterwards.
+It runs the same backward walk as Tensor.backward (minires/autograd/engine.py), asked to add
+into the inputs only; their .grad is set aside during the walk and put back afterwards.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any
 
 from .. import backend
 from ..tensor import Tensor
+from . import engine
 
 
 def grad(
@@ -60,9 +61,7 @@ def grad(
     for t in inputs:
         t._grad = None
     try:
-        for k, (out, g) in enumerate(zip(outputs, grad_outputs)):
-            keep = retain_graph or k < len(outputs) - 1  # later outputs may share the graph
-            out.backward(g, retain_graph=keep, inputs=inputs)
+        engine.backward(outputs, grad_outputs, retain_graph=retain_graph, inputs=inputs)
         grads = [t._grad for t in inputs]
     finally:
         for t, g in zip(inputs, set_aside):

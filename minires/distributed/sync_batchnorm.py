@@ -27,11 +27,12 @@ from __future__ import annotations
 import numpy as np
 
 from .. import backend
+from ..autograd.engine import apply
 from ..grad_mode import no_grad
 from ..nn.layers import _BatchNorm
 from ..nn.module import Module
 from ..ops.function import Array, Function
-from ..tensor import _as_tensor, apply
+from ..tensor import _as_tensor
 from . import process_group as dist
 
 

@@ -14,9 +14,10 @@ from typing import Any
 import numpy as np
 
 from .. import backend, ops
+from ..autograd.engine import apply
 from ..grad_mode import no_grad
 from ..random import default_generator
-from ..tensor import Tensor, _as_tensor, apply
+from ..tensor import Tensor, _as_tensor
 
 
 def _pair(value: int | tuple[int, int], name: str, fn: str, minimum: int = 1) -> tuple[int, int]:

@@ -26,7 +26,8 @@ from typing import Any
 import numpy as np
 
 from .. import backend
-from ..tensor import Tensor, device_or_dtype
+from ..device import device_or_dtype
+from ..tensor import Tensor
 
 
 class Parameter(Tensor):

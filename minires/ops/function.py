@@ -5,9 +5,9 @@ A Function works on raw arrays (numpy or cupy), never on Tensors:
     forward(*arrays) -> array      computes y and saves what backward needs
     backward(gy)     -> gradients  one per input (None where no gradient is needed)
 
-`minires.tensor.apply` wraps it: it unpacks Tensors into arrays, calls forward,
+`minires.autograd.engine.apply` wraps it: it unpacks Tensors into arrays, calls forward,
 and records the Function as the creator of the output Tensor so that
-`Tensor.backward` can call backward later. Keeping ops free of Tensor means
+the backward walk (minires/autograd/engine.py) can call backward later. Keeping ops free of Tensor means
 each op can be read (and tested) as plain array math.
 
 Conventions: x/y are the forward input/output, gy is dL/dy, gx (or ga, gb)
@@ -24,7 +24,7 @@ Array = Any  # a numpy.ndarray or a cupy.ndarray
 class Function:
     """One node of the graph. Subclasses implement forward and backward.
 
-    Set by `minires.tensor.apply` when the output needs a gradient:
+    Set by `minires.autograd.engine.apply` when the output needs a gradient:
       inputs            the input Tensors (so backward can pass gradients on)
       input_creators    each input's grad_fn when this op ran (None for a leaf): where
                         backward sends that input's gradient, even if an in-place op

@@ -35,7 +35,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ...tensor import Tensor, cat
+from ...functions import cat
+from ...tensor import Tensor
 from .. import functional as F
 from .. import init
 from ..container import ModuleDict, Sequential

@@ -27,7 +27,8 @@ Two stems:
 
 from __future__ import annotations
 
-from ...tensor import Tensor, pad
+from ...functions import pad
+from ...tensor import Tensor
 from .. import functional as F
 from .. import init
 from ..layers import AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Linear, MaxPool2d, ReLU, Sequential

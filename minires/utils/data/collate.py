@@ -28,7 +28,8 @@ from typing import Any
 import numpy as np
 
 from ... import backend
-from ...tensor import Tensor, stack
+from ...functions import stack
+from ...tensor import Tensor
 
 _ERROR = "default_collate: batch must contain tensors, numpy arrays, numbers, dicts or lists; found {}"
 
