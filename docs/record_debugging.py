@@ -57,7 +57,7 @@ loss = F.conv2d(x, w).relu().sum()
 loss.backward()
 """,
         ["until 6", "break ops.Conv2d.backward", "continue", "p gy.shape, self.x.shape, self.w.shape", "p gy[0, 0]",
-         "up", "p fn, fn.generation, [t.shape for t in fn.inputs]", "p len(heap), pending", "down", "return",
+         "up", "p fn, fn.next_functions", "up", "p len(ready), pending", "down", "down", "return",
          "p [g.shape for g in __return__]", "continue", "quit"],
     ),
 }

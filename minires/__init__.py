@@ -105,6 +105,7 @@ from .random import get_rng_state, manual_seed, set_rng_state
 from .serialization import load, save
 from .size import Size
 from .tuning import get_num_threads, set_num_threads, tune_process
+from .utils import data as _utils_data  # noqa: F401  (makes minires.utils.data an attribute, as torch.utils.data)
 
 __version__ = "0.1.0"
 

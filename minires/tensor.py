@@ -21,6 +21,8 @@ op. `Tensor.backward` then walks those links from the output back to the leaves.
 
 from __future__ import annotations
 
+import weakref
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -30,6 +32,7 @@ from . import backend, ops, return_types
 from .device import CPU, CUDA, device, device_or_dtype
 from .grad_mode import is_grad_enabled
 from .size import Size
+from .utils.hooks import RemovableHandle, add_hook
 
 DEFAULT_DTYPE = np.float32
 
@@ -60,6 +63,13 @@ class Tensor:
     __array_ufunc__ = None  # numpy_array + tensor calls Tensor.__radd__, not numpy's add
     __hash__ = object.__hash__  # == is elementwise, so keep identity hashing explicit
 
+    # The graph's bookkeeping; class-level defaults, since most tensors never change them.
+    output_nr = 0  # which output of grad_fn this tensor is (an autograd.Function may make several)
+    _accumulator = None  # a leaf's AccumulateGrad node, made when an op first uses it (autograd/graph.py)
+    _backward_hooks = None  # register_hook's hooks, by handle id
+    _post_accumulate_grad_hooks = None  # register_post_accumulate_grad_hook's, by handle id
+    _retains_grad = False  # retain_grad() was called on this non-leaf
+
     def __init__(self, data: Any, requires_grad: bool = False):
         if isinstance(data, Tensor):
             data = data.array
@@ -71,7 +81,6 @@ class Tensor:
         self._grad: Tensor | None = None  # see the grad property
         self._requires_grad = bool(requires_grad)  # checked above; see the requires_grad property
         self.grad_fn: ops.Function | None = None
-        self.generation = 0  # 0 for leaves; 1 + the creator's generation otherwise
         self._version_counter = _VersionCounter()  # bumped by every in-place op; see _version
 
     # ------------------------------------------------------------------ properties
@@ -158,7 +167,7 @@ class Tensor:
         if self.grad_fn is not None:
             raise RuntimeError(
                 f"{where}: only leaf tensors can change requires_grad, this one was made by "
-                f"{self.grad_fn.name}; use .detach() to get a leaf from it"
+                f"{self.grad_fn.name()}; use .detach() to get a leaf from it"
             )
         if requires_grad and self.array.dtype.kind != "f":
             raise TypeError(
@@ -295,30 +304,58 @@ class Tensor:
         if self.device != "cpu":
             extras.append(f"device='{self.device}'")
         if self.grad_fn is not None:
-            extras.append(f"grad_fn=<{self.grad_fn.name}>")
+            extras.append(f"grad_fn=<{self.grad_fn.name()}>")
         elif self.requires_grad:
             extras.append("requires_grad=True")
         return prefix + body + "".join(", " + e for e in extras) + ")"
 
     # ------------------------------------------------------------------ gradients
-    _post_accumulate_grad_hooks: tuple = ()  # see register_post_accumulate_grad_hook; most tensors have none
+    def register_hook(self, hook) -> RemovableHandle:
+        """Call hook(grad) during backward with the gradient of this tensor, once it is complete;
+        a Tensor it returns replaces the gradient (for what flows on, or, on a leaf, what is
+        added into .grad). Returns a handle: handle.remove() unhooks it. As torch's."""
+        if not self.requires_grad:
+            raise RuntimeError("register_hook: cannot register a hook on a tensor that doesn't require gradient")
+        if self._backward_hooks is None:
+            self._backward_hooks = OrderedDict()
+        if self.grad_fn is not None:  # the walk runs them before grad_fn's backward (a leaf's: AccumulateGrad's)
+            if self.grad_fn.tensor_pre_hooks is None:
+                self.grad_fn.tensor_pre_hooks = {}
+            self.grad_fn.tensor_pre_hooks[self.output_nr] = self._backward_hooks
+        return add_hook(self._backward_hooks, hook, "register_hook")
 
-    def register_post_accumulate_grad_hook(self, hook) -> hooks.RemovableHandle:
+    def retain_grad(self) -> None:
+        """Keep this non-leaf tensor's gradient in .grad after backward (a leaf keeps it anyway).
+        As torch's: it accumulates over backward calls like a leaf's."""
+        if self.grad_fn is None:
+            if not self.requires_grad:
+                raise RuntimeError("retain_grad: can't retain_grad on Tensor that has requires_grad=False")
+            return
+        if self.grad_fn.retained_grads is None:
+            self.grad_fn.retained_grads = {}
+        self.grad_fn.retained_grads[self.output_nr] = weakref.ref(self)  # the graph does not keep the tensor alive
+        self._retains_grad = True
+
+    @property
+    def retains_grad(self) -> bool:
+        """Whether retain_grad() was called on this non-leaf tensor."""
+        return self._retains_grad
+
+    def register_post_accumulate_grad_hook(self, hook) -> RemovableHandle:
         """Call hook(self) during backward(), once this leaf's .grad holds everything that
         backward adds to it (as torch's; DistributedDataParallel starts averaging a
         gradient across processes from here, while the walk goes on to earlier layers).
 
-        A leaf that several ops use gets its gradient in several parts; the hook runs
-        after the last part (backward counts the parts before it starts). It runs once
-        per backward() that reaches the leaf. Returns a handle: handle.remove() unhooks it.
+        The walk runs a leaf's AccumulateGrad node once every op that uses the leaf has
+        sent its part, so the hook sees the whole gradient, once per backward() that
+        reaches the leaf. Returns a handle: handle.remove() unhooks it.
         """
         if self.grad_fn is not None:
             raise RuntimeError("register_post_accumulate_grad_hook: only leaf tensors accumulate a .grad, and "
-                               f"this one was made by {self.grad_fn.name}; hook a leaf (a parameter)")
-        if not callable(hook):
-            raise TypeError(f"register_post_accumulate_grad_hook: hook must be callable, got {type(hook).__name__}")
-        self._post_accumulate_grad_hooks = (*self._post_accumulate_grad_hooks, hook)
-        return hooks.RemovableHandle(self, hook)
+                               f"this one was made by {self.grad_fn.name()}; hook a leaf (a parameter)")
+        if self._post_accumulate_grad_hooks is None:
+            self._post_accumulate_grad_hooks = OrderedDict()
+        return add_hook(self._post_accumulate_grad_hooks, hook, "register_post_accumulate_grad_hook")
 
     def zero_grad(self) -> None:
         """Forget the accumulated gradient (set it to None, as PyTorch's default)."""
@@ -823,7 +860,7 @@ class Tensor:
         before = Tensor(self.array.copy() if keep_values and is_grad_enabled() else self.array)
         if before.array is self.array:
             before._version_counter = self._version_counter
-        before.grad_fn, before._requires_grad, before.generation = self.grad_fn, self.requires_grad, self.generation
+        before.grad_fn, before._requires_grad, before.output_nr = self.grad_fn, self.requires_grad, self.output_nr
         return before
 
     def _take_over(self, out: Tensor, before: Tensor, where: str) -> Tensor:
@@ -849,7 +886,7 @@ class Tensor:
                 for entry in fn.saved_versions
                 if (t := entry[3]) is not before or before.array is not self.array
             )
-            self.grad_fn, self._requires_grad, self.generation = fn, True, out.generation
+            self.grad_fn, self._requires_grad, self.output_nr = fn, True, out.output_nr
         return self
 
 
@@ -925,5 +962,5 @@ def _argsort(a: Any, axis: int, descending: bool) -> Any:
 # The engine makes Tensors and Tensor's methods call the engine, so the two modules need each
 # other. This import comes last, once Tensor exists for engine.py's `from ..tensor import Tensor`;
 # minires/__init__.py imports this module before minires.autograd for the same reason.
-from .autograd import engine, hooks
+from .autograd import engine
 from .autograd.engine import apply

@@ -122,7 +122,7 @@ def test_setting_requires_grad_on_an_integer_tensor_is_refused():
 def test_setting_requires_grad_on_a_non_leaf_is_refused():
     x = mr.zeros(3, requires_grad=True)
     y = x * 2
-    with pytest.raises(RuntimeError, match=r"requires_grad: only leaf tensors .* made by Mul; use \.detach\(\)"):
+    with pytest.raises(RuntimeError, match=r"requires_grad: only leaf tensors .* made by MulBackward0; use \.detach\(\)"):
         y.requires_grad = False
     with pytest.raises(RuntimeError, match="requires_grad_: only leaf tensors"):
         y.requires_grad_(False)

@@ -11,6 +11,7 @@ from helpers import random_array
 import minires as mr
 import minires.nn.functional as F
 from minires import nn
+from minires.autograd.engine import apply
 
 
 def rand(*shape, seed=0, requires_grad=True):
@@ -118,12 +119,12 @@ def test_version_counter_error_names_the_op_and_both_versions():
         y.sum().backward()
     message = str(info.value)
     assert message.startswith("one of the variables needed for gradient computation has been modified by an "
-                              "inplace operation: [float64 tensor of shape (3, 4)], which is output 0 of Relu, "
+                              "inplace operation: [float64 tensor of shape (3, 4)], which is output 0 of ReluBackward0, "
                               "is at version 1; expected version 0 instead.")
     y = x * 2
     z = y * y  # mul keeps its inputs
     y.add_(1)
-    with pytest.raises(RuntimeError, match="which is output 0 of Add, is at version 1; expected version 0"):
+    with pytest.raises(RuntimeError, match="which is output 0 of AddBackward0, is at version 1; expected version 0"):
         z.sum().backward()
     w = rand(4, seed=1)
     z = x * w
@@ -273,12 +274,23 @@ def test_under_detect_anomaly_the_version_error_shows_where_the_op_was_created()
             y.sum().backward()
     finally:
         anomaly.__exit__(None, None, None)
-    assert "Relu's Traceback of the forward call" in str(error.value) and "y = (x * 1.0).relu()" in str(error.value)
+    assert "ReluBackward0's Traceback of the forward call" in str(error.value) and "y = (x * 1.0).relu()" in str(error.value)
 
 
-def test_create_graph_is_refused_by_name():
+def test_an_op_without_a_double_backward_raises_by_name_when_differentiated_again():
+    class Square(mr.ops.Function):  # an op on arrays, with no double backward written for it
+        def forward(self, x):
+            self.x = x
+            return x * x
+
+        def backward(self, gy):
+            return 2 * self.x * gy
+
     x = mr.tensor([1.0, 2.0], requires_grad=True)
-    with pytest.raises(NotImplementedError, match="create_graph=True"):
-        (x * x).sum().backward(create_graph=True)
+    apply(Square(), x).sum().backward(create_graph=True)  # the first-order gradient is right ...
+    assert x.grad.tolist() == [2.0, 4.0] and x.grad.grad_fn is not None
+    with pytest.raises(RuntimeError, match="SquareBackward0 cannot be differentiated again"):
+        x.grad.sum().backward()  # ... and differentiating it again names the op
+    x.grad = None
     (x * x).sum().backward(gradient=mr.tensor(1.0))  # PyTorch's keyword
     assert x.grad.tolist() == [2.0, 4.0]

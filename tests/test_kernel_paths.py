@@ -61,7 +61,7 @@ TRACER = textwrap.dedent(
         if event != "call" or not frame.f_code.co_name.endswith("_loops"):
             return
         between, f = [], frame.f_back
-        while f is not None and not (f.f_code.co_name == "_walk" and f.f_code.co_filename.endswith("engine.py")):
+        while f is not None and not (f.f_code.co_name == "_run_backward" and f.f_code.co_filename.endswith("engine.py")):
             if counted(f):
                 between.append(f.f_code.co_qualname)
             f = f.f_back

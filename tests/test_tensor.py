@@ -71,7 +71,7 @@ def test_repr():
     assert repr(mr.tensor([1.0, 2.0])) == "tensor([1., 2.])"
     x = mr.tensor([1.0, 2.0], requires_grad=True)
     assert repr(x) == "tensor([1., 2.], requires_grad=True)"
-    assert repr(x.sum()) == "tensor(3., grad_fn=<Sum>)"
+    assert repr(x.sum()) == "tensor(3., grad_fn=<SumBackward0>)"
     assert repr(mr.tensor(np.array([0.5]))) == "tensor([0.5], dtype=float64)"
 
 

@@ -8,7 +8,7 @@ names the op and prints the lines of your code that called it:
     with mr.autograd.detect_anomaly():
         y = x.sqrt()             # x holds a 0: the forward is fine (sqrt(0) = 0) ...
         y.sum().backward()       # ... but dy/dx = 1 / (2 sqrt(0)) = inf:
-    RuntimeError: Function 'SqrtBackward' returned inf values in its 0th output.
+    RuntimeError: Function 'SqrtBackward0' returned inf values in its 0th output.
     Traceback of the forward call that created it (most recent call last):
       File "train.py", line 12, in <module>
         y = x.sqrt()
@@ -51,7 +51,7 @@ class detect_anomaly(contextlib.ContextDecorator):
     >>> with mr.autograd.detect_anomaly():  # doctest: +ELLIPSIS
     ...     x.sqrt().sum().backward()
     Traceback (most recent call last):
-    RuntimeError: Function 'SqrtBackward' returned inf values in its 0th output.
+    RuntimeError: Function 'SqrtBackward0' returned inf values in its 0th output.
     ...
     """
 
@@ -107,7 +107,7 @@ def check_forward(fn: Function, inputs: Sequence[Tensor], out: Tensor) -> None:
         shapes = ", ".join(str(t.shape) for t in inputs)
         cause = "; ".join(already) + " (made outside detect_anomaly?)" if already else "all were finite"
         raise RuntimeError(
-            f"Function '{fn.name}' returned {bad} values in its forward output; its inputs (shapes {shapes}): "
+            f"Function '{type(fn).__name__}' returned {bad} values in its forward output; its inputs (shapes {shapes}): "
             f"{cause}.\n{format_stack(stack)}"
         )
 
@@ -117,11 +117,11 @@ def check_backward(fn: Function, gxs: tuple) -> None:
     (PyTorch's wording: its i-th output is the gradient for its i-th input)."""
     if not grad_mode.is_anomaly_check_nan_enabled():
         return
-    for i, (gx, needed) in enumerate(zip(gxs, fn.needs_input_grad)):
-        bad = _non_finite(gx) if needed and gx is not None else None
+    for i, gx in enumerate(gxs):
+        bad = _non_finite(gx) if gx is not None else None
         if bad:
             raise RuntimeError(
-                f"Function '{fn.name}Backward' returned {bad} values in its {i}th output.\n"
+                f"Function '{fn.name()}' returned {bad} values in its {i}th output.\n"
                 f"{format_stack(fn.forward_stack)}"
             )
 

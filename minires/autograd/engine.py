@@ -1,18 +1,24 @@
 """The engine: `apply` records the graph while the forward pass runs, `backward` walks it.
 
     y = apply(ops.Mul(), a, b)     # forward: y.array = a.array * b.array, and y.grad_fn is the Mul
-    backward(loss)                 # backward: every op's backward once, from the loss to the leaves
+    backward(loss)                 # backward: every node's backward once, from the loss to the leaves
 
 An op (minires/ops/) computes on raw arrays: forward(*arrays) -> array, backward(gy) ->
 one gradient per input. `apply` runs the forward and, when an input requires grad,
-links the output to the op and the op to its inputs: that is the whole graph.
-`backward` visits the ops from the output back to the leaves, so that each op's backward
-runs once, with the sum of every gradient its output received, and adds the gradients
-that reach a leaf into leaf.grad.
+records the op as a node of the graph: the output's `grad_fn` is the op, and the op's
+`next_functions` say where each input's gradient goes (the node that made that input,
+or a leaf's AccumulateGrad, which adds it into leaf.grad; see graph.py).
 
-Beside the two, each bookkeeping concern is one small named helper: the seed gradient
-(`_seed`), the saved-tensor version check (`_check_saved_versions`), adding into a leaf
-(`_accumulate_leaf`); hooks are in hooks.py, anomaly checks in anomaly_mode.py.
+`backward` visits the nodes from the output back to the leaves. A node may run once all
+the nodes that use its output have sent their share of its gradient: the walk first
+counts those users for every node it will reach, then runs a node when its count drops
+to zero, so each backward runs once, with the sum of everything its output received.
+autograd.Function (function.py) records its nodes with the same `record`, and the walk
+runs them the same way: one mechanism, seen from two sides.
+
+Beside the walk, each bookkeeping concern is one small named helper: the seed gradient
+(`_seed`), the users count (`_count_users`), the hooks (`_run_pre_hooks`,
+`_run_post_hooks`), the saved-tensor version check (`_check_saved_versions`).
 """
 
 from __future__ import annotations
@@ -23,9 +29,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from .. import backend, ops
-from ..grad_mode import is_anomaly_enabled, is_grad_enabled
+from ..grad_mode import is_anomaly_enabled, is_grad_enabled, set_grad_enabled
 from ..tensor import Tensor
-from . import anomaly_mode, hooks
+from . import anomaly_mode
+from .graph import AccumulateGrad, NotTwiceDifferentiable, grad_accumulator
+
+Edge = tuple  # (node or None, output index): where one input's gradient goes
+
+_sequence = itertools.count(1)  # nodes are numbered as they are made; the walk runs the newest ready one first
 
 
 def apply(fn: ops.Function, *inputs: Tensor) -> Tensor:
@@ -34,43 +45,164 @@ def apply(fn: ops.Function, *inputs: Tensor) -> Tensor:
     All inputs must live on the same device, and floating-point inputs must share
     one dtype (minires never promotes float32 to float64 behind your back).
     """
-    check_same_device_and_dtype(fn.name, inputs)
+    op = type(fn).__name__
+    check_same_device_and_dtype(op, inputs)
     try:
         y = fn.forward(*(t.array for t in inputs))
     except ValueError as e:  # numpy's own shape errors, given the op and the shapes
         shapes = ", ".join(str(t.shape) for t in inputs)
-        raise ValueError(f"{fn.name}: {e} (input shapes {shapes})") from e
-    y = backend.array_module(inputs[0].array).asarray(y)  # a reduction may return a scalar
-    needs_grad = tuple(t.requires_grad for t in inputs)
-    out = Tensor(y)
-    if is_grad_enabled() and any(needs_grad):
-        fn.saved_versions = _saved_versions(fn, inputs, out)  # before fn gets more attributes
-        fn.inputs = inputs
-        fn.input_creators = tuple(t.grad_fn for t in inputs)
-        fn.needs_input_grad = needs_grad
-        fn.generation = max(t.generation for t in inputs)
-        out.requires_grad = True
-        out.grad_fn = fn
-        out.generation = fn.generation + 1
+        raise ValueError(f"{op}: {e} (input shapes {shapes})") from e
+    out = Tensor(backend.array_module(inputs[0].array).asarray(y))  # a reduction may return a scalar
+    if is_grad_enabled() and any(t.requires_grad for t in inputs):
+        record(fn, inputs, (out,))
     if is_anomaly_enabled():  # minires.autograd.detect_anomaly: note the caller, check the output
         anomaly_mode.check_forward(fn, inputs, out)
     return out
 
 
+def record(fn: ops.Function, inputs: Sequence[Tensor], outputs: Sequence[Tensor]) -> None:
+    """Make fn a node of the graph: the outputs' grad_fn, linked to where each input's gradient goes."""
+    fn.saved_versions = _saved_versions(fn, inputs, outputs)  # before fn gets more attributes
+    fn.needs_input_grad = tuple(t.requires_grad for t in inputs)
+    fn.input_shapes = tuple(t.shape for t in inputs)
+    link(fn, [edge(t) for t in inputs], outputs)
+
+
+def link(fn: ops.Function, edges: Sequence[Edge], outputs: Sequence[Tensor]) -> None:
+    """fn's edges to the nodes its inputs' gradients go to, and fn as its outputs' grad_fn."""
+    fn.next_functions = tuple(edges)
+    fn.sequence_nr = next(_sequence)
+    for i, out in enumerate(outputs):
+        out._requires_grad, out.grad_fn, out.output_nr = True, fn, i
+
+
+def edge(t: Tensor) -> Edge:
+    """Where t's gradient goes: the node that made it, its leaf's AccumulateGrad, or nowhere."""
+    if t.grad_fn is not None:
+        return t.grad_fn, t.output_nr
+    return (grad_accumulator(t), 0) if t.requires_grad else (None, 0)
+
+
 def backward(tensors: Tensor | Sequence[Tensor], grad_tensors: Any = None, retain_graph: bool | None = None,
-             create_graph: bool = False, inputs: Sequence[Tensor] | None = None) -> None:
+             create_graph: bool = False, inputs: Tensor | Sequence[Tensor] | None = None) -> None:
     """torch.autograd.backward: add d(tensors)/d(leaf) into leaf.grad for every leaf that
     requires grad (Tensor.backward is this for one tensor).
 
     grad_tensors: dL/d(tensor) for each tensor, same shape; None for a one-element tensor
     means 1. Several tensors are walked together, their gradients summed.
-    retain_graph: keep the graph for another backward (default: free it as the walk goes).
+    retain_graph: keep the graph for another backward (default: create_graph, i.e. free
+    it as the walk goes). create_graph: record the backward itself as a graph, so the
+    gradients can be differentiated again (their .grad then has a grad_fn).
     inputs: as torch's, only these tensors (leaves or not) get their gradient added to
-    .grad; every other leaf is left alone (minires.autograd.grad is built on it).
+    .grad; every other leaf is left alone.
     """
-    if create_graph:
-        raise NotImplementedError("backward: create_graph=True (higher-order gradients) is not supported by "
-                                  "minires: its backward runs on raw arrays and records no graph")
+    inputs = None if inputs is None else [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    found = run_backward(tensors, grad_tensors, retain_graph, create_graph, inputs, accumulate=True)
+    for t, g in zip(inputs or (), found):
+        if t.grad_fn is not None and g is not None:  # a non-leaf asked for: its whole gradient, added
+            t._grad = _as_grad_tensor(g) if t._grad is None else _as_grad_tensor(t._grad.array + g)
+
+
+def run_backward(tensors: Tensor | Sequence[Tensor], grad_tensors: Any, retain_graph: bool | None,
+                 create_graph: bool, inputs: Sequence[Tensor] | None, accumulate: bool) -> list:
+    """The walk behind backward (accumulate=True: leaves' .grad) and autograd.grad
+    (accumulate=False: nothing is stored). Returns the gradient that reached each of
+    `inputs` (None where none did): arrays, or Tensors under create_graph."""
+    tensors, grad_tensors = _as_lists(tensors, grad_tensors)
+    retain_graph = create_graph if retain_graph is None else retain_graph
+    pending: dict[ops.Function, list] = {}  # node -> dL/d(each of its outputs), summed so far
+    for t, g in zip(tensors, grad_tensors):
+        node, nr = edge(t)
+        _add(pending, node, nr, _seed(t, g, create_graph))
+    captures: dict[ops.Function, list] = {}  # node -> [(output index, position in inputs)]
+    for i, (node, nr) in enumerate(edge(t) for t in inputs or ()):
+        captures.setdefault(node, []).append((nr, i))
+    found: list = [None] * len(inputs or ())
+    with set_grad_enabled(create_graph):  # only a create_graph backward records a graph
+        _walk(pending, captures, found, inputs is None, accumulate, retain_graph, create_graph)
+    return found
+
+
+def _walk(pending: dict, captures: dict, found: list, every_leaf: bool, accumulate: bool,
+          retain_graph: bool, create_graph: bool) -> None:
+    """Run each node once all its users have sent their gradient, newest first."""
+    users_left = _count_users(pending)  # node -> users that have not sent their gradient yet
+    tie_breaker = itertools.count()  # heapq never compares two nodes
+    ready = [(-fn.sequence_nr, next(tie_breaker), fn) for fn in pending if not users_left.get(fn)]
+    heapq.heapify(ready)
+    while ready:
+        fn = heapq.heappop(ready)[2]
+        gys = _run_pre_hooks(fn, pending.pop(fn, None) or [None] * fn.num_outputs, create_graph)
+        for nr, i in captures.get(fn, ()):
+            found[i] = gys[nr]
+        if isinstance(fn, AccumulateGrad) and not (accumulate and (every_leaf or fn in captures)):
+            continue  # a leaf this backward does not write
+        gxs = _run_backward(fn, gys, create_graph)
+        for (next_fn, nr), gx in zip(fn.next_functions, gxs):
+            if next_fn is None:
+                continue
+            if gx is not None:
+                _add(pending, next_fn, nr, gx)
+            users_left[next_fn] -= 1
+            if users_left[next_fn] == 0:  # every user of next_fn's output has sent its share
+                heapq.heappush(ready, (-next_fn.sequence_nr, next(tie_breaker), next_fn))
+        if not retain_graph:
+            fn.free()
+
+
+def _run_backward(fn: ops.Function, gys: list, create_graph: bool) -> tuple:
+    """fn's backward on its output gradients (checked), and its post-hooks: one gradient per input."""
+    if fn.freed:
+        raise RuntimeError(
+            "backward: this graph was already freed by an earlier backward(); "
+            "pass retain_graph=True to the first backward() to call it twice"
+        )
+    if all(g is None for g in gys) and not isinstance(fn, AccumulateGrad):
+        return (None,) * len(fn.next_functions)  # nothing reached this node: nothing to pass on
+    _check_saved_versions(fn)
+    gxs = _backward_recorded(fn, gys) if create_graph else fn.backward(*gys)
+    gxs = gxs if isinstance(gxs, tuple) else (gxs,)
+    if is_anomaly_enabled():  # minires.autograd.detect_anomaly: check every gradient
+        anomaly_mode.check_backward(fn, gxs)
+    for gx, shape in zip(gxs, fn.input_shapes):
+        if gx is not None and tuple(gx.shape) != shape:
+            raise RuntimeError(f"backward: {fn.name()} returned a gradient of shape {tuple(gx.shape)} "
+                               f"for an input of shape {shape}")
+    return _run_post_hooks(fn, gxs, gys, create_graph) if fn.post_hooks else gxs
+
+
+def _backward_recorded(fn: ops.Function, gys: list) -> tuple:
+    """Under create_graph: fn's backward as a graph of its own, so it can be differentiated.
+    A node that knows how (an autograd.Function, whose backward is written with Tensor ops)
+    records it; an op of minires/ops/ computes its gradients on arrays, and they are
+    recorded as made by a node that raises, naming the op, if differentiated again."""
+    if hasattr(fn, "backward_recorded"):
+        return fn.backward_recorded(*gys)
+    gxs = fn.backward(*(None if g is None else g.array for g in gys))
+    return not_twice_differentiable(fn, gxs if isinstance(gxs, tuple) else (gxs,), gys)
+
+
+def not_twice_differentiable(fn: ops.Function, gxs: tuple, gys: tuple, message: str | None = None) -> tuple:
+    """fn's gradients gxs (arrays or Tensors, None allowed) as Tensors made by a node that
+    raises if a later backward reaches it. Its edges are fn's own and those of the
+    gradients fn received: whatever the true second derivative would depend on."""
+    message = message or (f"{fn.name()} cannot be differentiated again in minires: its backward runs on arrays "
+                          f"and no double backward is written for it (create_graph=True)")
+    outputs = tuple(None if g is None else g if isinstance(g, Tensor) else Tensor(g) for g in gxs)
+    edges = [edge(g) for g in gys if isinstance(g, Tensor) and g.requires_grad]
+    edges += [e for e in fn.next_functions if e[0] is not None]
+    made = [o for o in outputs if o is not None and o.dtype.kind == "f"]
+    if edges and made and is_grad_enabled():
+        node = NotTwiceDifferentiable(message)
+        link(node, edges, made)
+        node.num_outputs = len(made)
+    return outputs
+
+
+# ---------------------------------------------------------------------- the bookkeeping
+
+
+def _as_lists(tensors: Any, grad_tensors: Any) -> tuple[list, list]:
     if isinstance(tensors, Tensor):
         tensors, grad_tensors = [tensors], [grad_tensors]
     tensors = list(tensors)
@@ -79,77 +211,13 @@ def backward(tensors: Tensor | Sequence[Tensor], grad_tensors: Any = None, retai
     grad_tensors = list(grad_tensors)
     if len(grad_tensors) != len(tensors):
         raise ValueError(f"backward: got {len(grad_tensors)} gradients for {len(tensors)} tensors")
-    only = None if inputs is None else {id(t) for t in inputs}  # None: every leaf
-    pending: dict[ops.Function, Any] = {}  # op -> dL/d(its output), summed so far
-    for tensor, gradient in zip(tensors, grad_tensors):
-        gy = _seed(tensor, gradient)
-        if tensor.grad_fn is None:  # the root is a leaf: its gradient is the seed
-            if only is None or id(tensor) in only:
-                _accumulate_leaf(tensor, gy)
-                hooks.run_post_accumulate_grad_hooks(tensor)
-        else:
-            pending[tensor.grad_fn] = pending[tensor.grad_fn] + gy if tensor.grad_fn in pending else gy
-    # an input that is not a leaf: its whole gradient is the gy of the op that made it
-    wanted_non_leaves = {t.grad_fn: t for t in inputs or () if t.grad_fn is not None}
-    if pending:
-        _walk(pending, only, wanted_non_leaves, retain_graph)
+    return tensors, grad_tensors
 
 
-def _walk(pending: dict, only: set[int] | None, wanted_non_leaves: dict, retain_graph: bool | None) -> None:
-    """Run every op's backward once, in decreasing generation, which visits every consumer
-    of a tensor before the op that produced it: by then `pending` holds the op's whole
-    output gradient. Gradients for leaves go into their .grad, the rest to pending."""
-    hooked_parts_left = hooks.count_leaf_parts(pending, only)  # id(leaf) -> gradients still to come
-    anomaly = is_anomaly_enabled()  # minires.autograd.detect_anomaly: check every gradient
-    tie_breaker = itertools.count()  # heapq never compares two Functions
-    heap = [(-fn.generation, next(tie_breaker), fn) for fn in pending]
-    heapq.heapify(heap)
-    while heap:
-        _, _, fn = heapq.heappop(heap)
-        if fn.freed:
-            raise RuntimeError(
-                "backward: this graph was already freed by an earlier backward(); "
-                "pass retain_graph=True to the first backward() to call it twice"
-            )
-        gy = pending.pop(fn)
-        _check_saved_versions(fn)
-        if fn in wanted_non_leaves:
-            _accumulate_leaf(wanted_non_leaves[fn], gy)
-        gxs = fn.backward(gy)
-        gxs = gxs if isinstance(gxs, tuple) else (gxs,)
-        if anomaly:
-            anomaly_mode.check_backward(fn, gxs)
-        # each input's creator as it was when fn ran (an in-place op may since have given
-        # the input tensor a new grad_fn; the gradient belongs to the old one)
-        for x, creator, gx, needed in zip(fn.inputs, fn.input_creators, gxs, fn.needs_input_grad):
-            if not needed or gx is None:
-                if needed and creator is None:
-                    hooks.one_part_in(x, hooked_parts_left)  # a part that adds nothing
-                continue
-            if gx.shape != x.array.shape:
-                raise RuntimeError(
-                    f"backward: {fn.name}.backward returned a gradient of shape {gx.shape} "
-                    f"for an input of shape {x.shape}"
-                )
-            if creator is None:
-                if only is None or id(x) in only:
-                    _accumulate_leaf(x, gx)
-                hooks.one_part_in(x, hooked_parts_left)  # its hooks run after its last part
-            elif creator in pending:
-                pending[creator] = pending[creator] + gx  # x is used more than once
-            else:
-                pending[creator] = gx
-                heapq.heappush(heap, (-creator.generation, next(tie_breaker), creator))
-        if not retain_graph:
-            fn.free()
-
-
-# ---------------------------------------------------------------------- the bookkeeping
-
-
-def _seed(tensor: Tensor, gradient: Any) -> Any:
-    """The array the walk starts from at `tensor`: gradient (a Tensor, array or number of
-    tensor's shape), or 1 for a one-element tensor when gradient is None."""
+def _seed(tensor: Tensor, gradient: Any, create_graph: bool) -> Any:
+    """The gradient the walk starts from at `tensor`: gradient (a Tensor, array or number of
+    tensor's shape), or 1 for a one-element tensor when gradient is None. An array, or a
+    Tensor under create_graph."""
     if not tensor.requires_grad:
         raise RuntimeError("backward: this tensor does not require grad and has no grad_fn")
     xp = backend.array_module(tensor.array)
@@ -163,15 +231,76 @@ def _seed(tensor: Tensor, gradient: Any) -> Any:
     gy = gradient.array if isinstance(gradient, Tensor) else xp.asarray(gradient, dtype=tensor.dtype)
     if gy.shape != tensor.array.shape:
         raise ValueError(f"backward: gradient has shape {gy.shape}, but the tensor has shape {tensor.shape}")
+    if create_graph:
+        return gradient if isinstance(gradient, Tensor) else Tensor(gy)
     return gy
 
 
-def _accumulate_leaf(x: Tensor, gx: Any) -> None:
-    """Add gx into x.grad (the first part becomes x.grad)."""
-    if x._grad is None:
-        x._grad = Tensor(gx.copy())  # gx may be a read-only broadcast view or a saved array
-    else:
-        x._grad.array = x._grad.array + gx  # the same grad Tensor, now holding the sum
+def _add(pending: dict, node: ops.Function, nr: int, g: Any) -> None:
+    """Add g to the gradient of node's output nr (a tensor used twice gets two parts)."""
+    grads = pending.setdefault(node, [None] * node.num_outputs)
+    grads[nr] = g if grads[nr] is None else grads[nr] + g
+
+
+def _count_users(pending: dict) -> dict:
+    """For every node this walk reaches from the roots: how many edges lead into it, i.e.
+    how many gradients it will be sent before it may run. One pass before the walk."""
+    users: dict = {}
+    stack = list(pending)
+    seen = set(stack)
+    while stack:  # a loop, not a recursion: a ResNet-1202's graph is thousands of nodes deep
+        for next_fn, _ in stack.pop().next_functions:
+            if next_fn is None:
+                continue
+            users[next_fn] = users.get(next_fn, 0) + 1
+            if next_fn not in seen:
+                seen.add(next_fn)
+                stack.append(next_fn)
+    return users
+
+
+def _as_grad_tensor(g: Any) -> Tensor:
+    return g if isinstance(g, Tensor) else Tensor(g)
+
+
+def _from_hook(new: Any, old: Any, create_graph: bool, where: str) -> Any:
+    """What a hook returned, as the walk holds gradients (array, or Tensor under create_graph)."""
+    if not isinstance(new, Tensor):
+        raise TypeError(f"{where}: a hook must return a Tensor or None, got {type(new).__name__}")
+    if tuple(new.shape) != tuple(old.shape):
+        raise RuntimeError(f"{where}: a hook changed the gradient's shape from {tuple(old.shape)} "
+                           f"to {tuple(new.shape)}")
+    return new if create_graph else new.array
+
+
+def _run_pre_hooks(fn: ops.Function, gys: list, create_graph: bool) -> list:
+    """Before fn's backward, in PyTorch's order: the hooks of the tensors fn made
+    (register_hook; each may return a new gradient), retain_grad, then fn's own pre-hooks."""
+    for nr, hooks in (fn.tensor_pre_hooks or {}).items():
+        for hook in list(hooks.values()):
+            if gys[nr] is not None and (new := hook(_as_grad_tensor(gys[nr]))) is not None:
+                gys[nr] = _from_hook(new, gys[nr], create_graph, "register_hook")
+    for nr, tensor_ref in (fn.retained_grads or {}).items():
+        t = tensor_ref()
+        if t is not None and gys[nr] is not None:  # accumulates, as a leaf's .grad does
+            t._grad = _as_grad_tensor(gys[nr] if t._grad is None else t._grad.array + gys[nr])
+    for hook in list((fn.pre_hooks or {}).values()):
+        new = hook(tuple(None if g is None else _as_grad_tensor(g) for g in gys))
+        if new is not None:
+            gys = [None if n is None else _from_hook(n, g, create_graph, "register_prehook")
+                   for n, g in zip(new, gys)]
+    return gys
+
+
+def _run_post_hooks(fn: ops.Function, gxs: tuple, gys: list, create_graph: bool) -> tuple:
+    """After fn's backward: hook(grad_inputs, grad_outputs); a hook may return new grad_inputs."""
+    for hook in list(fn.post_hooks.values()):
+        new = hook(tuple(None if g is None else _as_grad_tensor(g) for g in gxs),
+                   tuple(None if g is None else _as_grad_tensor(g) for g in gys))
+        if new is not None:
+            gxs = tuple(None if n is None or g is None else _from_hook(n, g, create_graph, "Node.register_hook")
+                        for n, g in zip(new, gxs))
+    return gxs
 
 
 def check_same_device_and_dtype(op_name: str, inputs: Sequence[Tensor]) -> None:
@@ -190,15 +319,14 @@ def check_same_device_and_dtype(op_name: str, inputs: Sequence[Tensor]) -> None:
 # version of every array an op kept for its backward; the walk checks it has not moved.
 
 
-def _saved_versions(fn: ops.Function, inputs: Sequence[Tensor], out: Tensor) -> tuple:
-    """The (version counter, version now, array, input Tensor or None for the output) of
+def _saved_versions(fn: ops.Function, inputs: Sequence[Tensor], outputs: Sequence[Tensor]) -> tuple:
+    """The (version counter, version now, array, input Tensor or None for an output) of
     every input or output whose very array fn kept as an attribute for its backward
     (Mul keeps a and b, Relu keeps y, Add keeps only shapes). Backward checks that those
     counters have not moved since; ops declare nothing, saving an array is the declaration."""
     kept = {id(value) for value in vars(fn).values()}
     saved = [(t._version_counter, t._version, t.array, t) for t in inputs if id(t.array) in kept]
-    if id(out.array) in kept:
-        saved.append((out._version_counter, out._version, out.array, None))
+    saved += [(t._version_counter, t._version, t.array, None) for t in outputs if id(t.array) in kept]
     return tuple(saved)
 
 
@@ -206,18 +334,18 @@ def _check_saved_versions(fn: ops.Function) -> None:
     """Raise PyTorch's error if an array fn saved for its backward was changed in place since."""
     for counter, version, saved, tensor in fn.saved_versions:
         if counter.value != version:
-            _raise_modified_inplace(fn, counter.value, version, saved, tensor)
+            raise_modified_inplace(fn, counter.value, version, saved, tensor)
 
 
-def _raise_modified_inplace(fn: ops.Function, now: int, version: int, saved: Any, tensor: Tensor | None) -> None:
+def raise_modified_inplace(fn: ops.Function, now: int, version: int, saved: Any, tensor: Tensor | None) -> None:
     """PyTorch's message, in minires's words: which tensor, whose output it is, both versions."""
     creator = fn if tensor is None else tensor.grad_fn  # fn's own output, or the input's creator now
-    made_by = f", which is output 0 of {creator.name}," if creator is not None else ""
+    made_by = f", which is output 0 of {creator.name()}," if creator is not None else ""
     raise RuntimeError(
         f"one of the variables needed for gradient computation has been modified by an inplace "
         f"operation: [{saved.dtype} tensor of shape {tuple(saved.shape)}]{made_by} is at version "
-        f"{now}; expected version {version} instead. It was saved by {fn.name} for its "
+        f"{now}; expected version {version} instead. It was saved by {fn.name()} for its "
         f"backward. Hint: do the in-place op out of place (t = t + 1, not t += 1), or on a copy"
-        + (f"; minires.autograd.detect_anomaly() shows where {fn.name} was created." if fn.forward_stack is None
-           else f".\n{fn.name}'s " + anomaly_mode.format_stack(fn.forward_stack))
+        + (f"; minires.autograd.detect_anomaly() shows where {fn.name()} was created." if fn.forward_stack is None
+           else f".\n{fn.name()}'s " + anomaly_mode.format_stack(fn.forward_stack))
     )

@@ -4,8 +4,8 @@ instead of added to .grad.
     x = mr.randn(3, requires_grad=True)
     (gx,) = mr.autograd.grad((x * x).sum(), x)     # gx = 2x; x.grad is untouched (still None)
 
-It runs the same backward walk as Tensor.backward (minires/autograd/engine.py), asked to add
-into the inputs only; their .grad is set aside during the walk and put back afterwards.
+It runs the same backward walk as Tensor.backward (minires/autograd/engine.py), asked to
+return what reaches the inputs instead of adding anything into a .grad.
 """
 
 from __future__ import annotations
@@ -32,16 +32,10 @@ def grad(
     outputs:       a Tensor or a sequence of them; their gradients are summed
     grad_outputs:  dL/d(output) for each output (None for a one-element output means 1)
     retain_graph:  keep the graph for another backward (default: create_graph, i.e. False)
-    create_graph:  higher-order gradients; minires's backward runs on raw arrays and builds
-                   no graph of its own, so True raises NotImplementedError
+    create_graph:  record the backward as a graph, so the gradients can be differentiated again
     allow_unused:  an input the outputs do not depend on gets None instead of an error;
     materialize_grads: ... or zeros (implies allow_unused)
     """
-    if create_graph:
-        raise NotImplementedError(
-            "autograd.grad: create_graph=True (higher-order gradients) is not supported in minires: "
-            "backward runs on raw arrays and records no graph of its own"
-        )
     outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
     inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
     if grad_outputs is None or isinstance(grad_outputs, Tensor):
@@ -57,16 +51,8 @@ def grad(
             raise RuntimeError(f"autograd.grad: output {i} does not require grad and has no grad_fn")
     retain_graph = create_graph if retain_graph is None else retain_graph
 
-    set_aside = [t._grad for t in inputs]  # the inputs' own .grad, untouched by this call
-    for t in inputs:
-        t._grad = None
-    try:
-        engine.backward(outputs, grad_outputs, retain_graph=retain_graph, inputs=inputs)
-        grads = [t._grad for t in inputs]
-    finally:
-        for t, g in zip(inputs, set_aside):
-            t._grad = g
-
+    grads = engine.run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs, accumulate=False)
+    grads = [g if g is None or isinstance(g, Tensor) else Tensor(g) for g in grads]
     for i, (t, g) in enumerate(zip(inputs, grads)):
         if g is None and materialize_grads:
             grads[i] = Tensor(backend.array_module(t.array).zeros_like(t.array))

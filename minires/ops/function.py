@@ -6,9 +6,9 @@ A Function works on raw arrays (numpy or cupy), never on Tensors:
     backward(gy)     -> gradients  one per input (None where no gradient is needed)
 
 `minires.autograd.engine.apply` wraps it: it unpacks Tensors into arrays, calls forward,
-and records the Function as the creator of the output Tensor so that
-the backward walk (minires/autograd/engine.py) can call backward later. Keeping ops free of Tensor means
-each op can be read (and tested) as plain array math.
+and records the Function as the creator (`grad_fn`) of the output Tensor, so that the
+backward walk (minires/autograd/engine.py) can call backward later. Keeping ops free of
+Tensor means each op can be read (and tested) as plain array math.
 
 Conventions: x/y are the forward input/output, gy is dL/dy, gx (or ga, gb)
 what backward returns. backward never modifies gy or a saved array in place.
@@ -16,7 +16,10 @@ what backward returns. backward never modifies gy or a saved array in place.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Any
+
+from ..utils.hooks import RemovableHandle, add_hook
 
 Array = Any  # a numpy.ndarray or a cupy.ndarray
 
@@ -25,30 +28,39 @@ class Function:
     """One node of the graph. Subclasses implement forward and backward.
 
     Set by `minires.autograd.engine.apply` when the output needs a gradient:
-      inputs            the input Tensors (so backward can pass gradients on)
-      input_creators    each input's grad_fn when this op ran (None for a leaf): where
-                        backward sends that input's gradient, even if an in-place op
-                        has since given the input tensor a new grad_fn
+      next_functions    one (node, output index) pair per input, as PyTorch's: where
+                        backward sends that input's gradient. The node is the input's
+                        grad_fn when this op ran (an in-place op may since have given the
+                        tensor a new one), a leaf's AccumulateGrad, or None for an input
+                        that needs no gradient
+      needs_input_grad  one bool per input; backward may skip the others
+      input_shapes      each input's shape, which its gradient must have
       saved_versions    for each input (or the output) whose array forward kept as an
                         attribute, its version counter and version then; backward
                         raises if an in-place op has changed it since
-      needs_input_grad  one bool per input; backward may skip the others
-      generation        the largest generation among the inputs (a leaf has 0, an
-                        op's output 1 + its op's), so processing in decreasing
-                        generation visits every consumer of a tensor before the
-                        tensor's creator
+      sequence_nr       the order the ops were made in; among the ops ready to run,
+                        backward runs the newest first (PyTorch's order)
       forward_stack     under minires.autograd.detect_anomaly only: the Python stack
                         (traceback.StackSummary) of the call that created the op,
                         so a bad gradient can be traced back to the user's line
+
+    Hooks (PyTorch's Node hooks; the walk runs them): register_prehook(hook(grad_outputs)),
+    register_hook(hook(grad_inputs, grad_outputs)); a hook may return new gradients.
     """
 
-    inputs: tuple = ()
-    input_creators: tuple = ()
-    saved_versions: tuple = ()
+    next_functions: tuple = ()
     needs_input_grad: tuple[bool, ...] = ()
-    generation: int = 0
+    input_shapes: tuple = ()
+    saved_versions: tuple = ()
+    sequence_nr: int = 0
+    num_outputs: int = 1  # a user-level autograd.Function may make several
     freed: bool = False
     forward_stack: Any = None
+    # hooks, by handle id; None until one is registered (most nodes have none)
+    pre_hooks: OrderedDict | None = None  # hook(grad_outputs) before backward
+    post_hooks: OrderedDict | None = None  # hook(grad_inputs, grad_outputs) after it
+    tensor_pre_hooks: dict | None = None  # output index -> its tensor's register_hook dict
+    retained_grads: dict | None = None  # output index -> weakref to a tensor that retain_grad()s
 
     def forward(self, *xs: Array) -> Array:
         raise NotImplementedError
@@ -56,17 +68,32 @@ class Function:
     def backward(self, gy: Array) -> Array | tuple[Array | None, ...]:
         raise NotImplementedError
 
-    def free(self) -> None:
-        """Drop the saved arrays and the links to the inputs (called after backward)."""
-        self.__dict__.clear()
-        self.freed = True
-
-    @property
     def name(self) -> str:
-        return type(self).__name__
+        """As PyTorch's node names: the op's class and 'Backward0' (MulBackward0, Conv2dBackward0),
+        so the name leads to the class in minires/ops/ whose backward runs."""
+        return f"{type(self).__name__}Backward0"
+
+    def register_prehook(self, hook: Any) -> RemovableHandle:
+        """hook(grad_outputs) -> None or new grad_outputs, before this node's backward runs."""
+        if self.pre_hooks is None:
+            self.pre_hooks = OrderedDict()
+        return add_hook(self.pre_hooks, hook, f"{self.name()}.register_prehook")
+
+    def register_hook(self, hook: Any) -> RemovableHandle:
+        """hook(grad_inputs, grad_outputs) -> None or new grad_inputs, after this node's backward."""
+        if self.post_hooks is None:
+            self.post_hooks = OrderedDict()
+        return add_hook(self.post_hooks, hook, f"{self.name()}.register_hook")
+
+    def free(self) -> None:
+        """Drop the saved arrays (called after backward). The links to the next nodes stay,
+        so the graph can still be walked and drawn, as in PyTorch."""
+        edges, order = self.next_functions, self.sequence_nr
+        self.__dict__.clear()
+        self.next_functions, self.sequence_nr, self.freed = edges, order, True
 
     def __repr__(self) -> str:
-        return f"<{self.name}>"
+        return f"<{self.name()}>"
 
 
 def unbroadcast(g: Array, shape: tuple[int, ...]) -> Array:
