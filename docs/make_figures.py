@@ -7,6 +7,8 @@ Figures:
     gradnorms.png  per-layer gradient norms at initialisation, plain-56 vs ResNet-56
                    (chapter "The residual block"): measured, one backward each
     im2col.png     the 4x4 image and its im2col matrix for a 2x2 kernel (chapter "Convolution")
+    basicblock_graph.svg  the backward graph of a BasicBlock, drawn by minires.autograd.make_dot
+                   (chapter "Autograd, whole")
     training.png   loss and accuracy per epoch of the measured 30-epoch ResNet-20 run
                    (chapter "Training on CIFAR-10"), drawn from its metrics.csv, kept in
                    docs/runs/resnet20_cifar10.csv (the run itself takes ~1.5 h: see that chapter)
@@ -130,7 +132,20 @@ def training() -> None:
     print(f"training.png: {len(rows)} epochs, final test accuracy {100 * rows[-1]['test_acc']:.2f}%")
 
 
-FIGURE_MAKERS = {"gradnorms": gradnorms, "im2col": im2col, "training": training}
+# ---------------------------------------------------------------------- a backward graph, drawn
+
+
+def basicblock_graph() -> None:
+    """make_dot of a BasicBlock's output: its ops, its parameters by name."""
+    mr.manual_seed(0)
+    block = BasicBlock(8, 8)
+    y = block(mr.randn(2, 8, 6, 6))
+    path = mr.autograd.make_dot(y, params=dict(block.named_parameters())).render(FIGURES / "basicblock_graph",
+                                                                                 format="svg")
+    print(f"{Path(path).name}: the graph of a BasicBlock")
+
+
+FIGURE_MAKERS = {"gradnorms": gradnorms, "im2col": im2col, "training": training, "basicblock_graph": basicblock_graph}
 
 if __name__ == "__main__":
     mr.tune_process()  # threads, OpenMP, malloc, as the examples (minires/tuning.py)

@@ -100,7 +100,7 @@ from .functions import (  # the top-level forms of Tensor methods; max, min, sum
     where,
 )
 from .grad_mode import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
-from .gradcheck import GradcheckError, gradcheck
+from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from .random import get_rng_state, manual_seed, set_rng_state
 from .serialization import load, save
 from .size import Size
@@ -125,7 +125,7 @@ __all__ = [
     "GradcheckError", "Size", "Tensor", "abs", "amax", "amin", "arange", "argmax", "argmin", "as_tensor",
     "autograd", "backend", "backends", "bool", "bool_", "cat", "clamp", "clip", "clone", "cuda", "data",
     "device", "distributed", "double", "enable_grad", "eq", "exp", "flatten", "float", "float16", "float32", "float64",
-    "from_numpy", "full", "full_like", "ge", "get_num_threads", "get_rng_state", "gradcheck", "gt", "half", "inference_mode",
+    "from_numpy", "full", "full_like", "ge", "get_num_threads", "get_rng_state", "gradcheck", "gradgradcheck", "gt", "half", "inference_mode",
     "int", "int8", "int16", "int32", "int64", "is_grad_enabled", "is_tensor", "le", "load", "log", "log_softmax",
     "long", "lt", "manual_seed", "matmul", "max", "maximum", "mean", "min", "minimum", "ne", "nn", "no_grad",
     "norm", "numel", "ones", "ones_like", "ops", "optim", "pad", "permute", "pow", "rand", "rand_like", "randn",

@@ -531,11 +531,16 @@ class Tensor:
         return apply(ops.Softmax(dim), self)
 
     # ------------------------------------------------------------------ reductions
-    def sum(self, dim=None, keepdim: bool = False) -> Tensor:
-        return apply(ops.Sum(dim, keepdim), self)
+    # dim/keepdim, or numpy's axis/keepdims (torch accepts both, so unbroadcast runs on Tensors too)
+    def sum(self, dim=None, keepdim: bool = False, *, axis=None, keepdims: bool = False) -> Tensor:
+        return apply(ops.Sum(axis if dim is None else dim, keepdim or keepdims), self)
 
-    def mean(self, dim=None, keepdim: bool = False) -> Tensor:
-        return apply(ops.Mean(dim, keepdim), self)
+    def mean(self, dim=None, keepdim: bool = False, *, axis=None, keepdims: bool = False) -> Tensor:
+        return apply(ops.Mean(axis if dim is None else dim, keepdim or keepdims), self)
+
+    def sum_to_size(self, *size) -> Tensor:
+        """Sum this tensor down to `size`, which must broadcast to its shape (undoes a broadcast)."""
+        return ops.unbroadcast(self, _shape_arg(size))
 
     def max(self, dim=None, keepdim: bool = False):
         """As torch.max, three forms:

@@ -24,6 +24,7 @@ from cifar_fixture import learnable_images
 
 import minires
 import minires.autograd
+import minires.autograd.function
 import minires.backends
 import minires.backends.cudnn
 import minires.nn
@@ -40,6 +41,7 @@ SCRIPTS = Path(__file__).parent / "pytorch_style"
 AS_TORCH = {
     "torch": minires,
     "torch.autograd": minires.autograd,
+    "torch.autograd.function": minires.autograd.function,
     "torch.backends": minires.backends,
     "torch.backends.cudnn": minires.backends.cudnn,
     "torch.nn": minires.nn,

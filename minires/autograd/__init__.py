@@ -25,13 +25,15 @@ from ..grad_mode import (
     no_grad,
     set_grad_enabled,
 )
+from . import functional
 from .anomaly_mode import detect_anomaly, set_detect_anomaly
+from .draw import make_dot
 from .engine import backward
 from .function import Function, once_differentiable
 from .gradients import grad
 from .variable import Variable
 
 __all__ = [
-    "Function", "Variable", "backward", "detect_anomaly", "enable_grad", "grad", "inference_mode", "is_anomaly_check_nan_enabled",
-    "is_anomaly_enabled", "is_grad_enabled", "no_grad", "once_differentiable", "set_detect_anomaly", "set_grad_enabled",
+    "Function", "Variable", "backward", "detect_anomaly", "enable_grad", "functional", "grad", "inference_mode", "is_anomaly_check_nan_enabled",
+    "is_anomaly_enabled", "is_grad_enabled", "make_dot", "no_grad", "once_differentiable", "set_detect_anomaly", "set_grad_enabled",
 ]

@@ -187,6 +187,9 @@ class Dot:
         try:
             with os.fdopen(handle, "wb") as f:
                 f.write(data)
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(temporary, 0o666 & ~umask)  # mkstemp makes it private; a picture is an ordinary file
             os.replace(temporary, path)
         except BaseException:
             os.unlink(temporary)

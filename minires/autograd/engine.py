@@ -17,8 +17,8 @@ autograd.Function (function.py) records its nodes with the same `record`, and th
 runs them the same way: one mechanism, seen from two sides.
 
 Beside the walk, each bookkeeping concern is one small named helper: the seed gradient
-(`_seed`), the users count (`_count_users`), the hooks (`_run_pre_hooks`,
-`_run_post_hooks`), the saved-tensor version check (`_check_saved_versions`).
+(`_seed`), the users count (`_count_users`), the saved-tensor version check
+(`_check_saved_versions`); the hooks are run by hooks.py, the anomaly checks by anomaly_mode.py.
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ from typing import Any
 from .. import backend, ops
 from ..grad_mode import is_anomaly_enabled, is_grad_enabled, set_grad_enabled
 from ..tensor import Tensor
-from . import anomaly_mode
-from .graph import AccumulateGrad, NotTwiceDifferentiable, grad_accumulator
+from . import anomaly_mode, higher_order, hooks
+from .graph import AccumulateGrad, grad_accumulator
 
 Edge = tuple  # (node or None, output index): where one input's gradient goes
 
@@ -53,6 +53,10 @@ def apply(fn: ops.Function, *inputs: Tensor) -> Tensor:
         shapes = ", ".join(str(t.shape) for t in inputs)
         raise ValueError(f"{op}: {e} (input shapes {shapes})") from e
     out = Tensor(backend.array_module(inputs[0].array).asarray(y))  # a reduction may return a scalar
+    if out.array is not y:  # ... then what fn kept as its output must be the output's array
+        for name, value in list(vars(fn).items()):
+            if value is y:
+                setattr(fn, name, out.array)
     if is_grad_enabled() and any(t.requires_grad for t in inputs):
         record(fn, inputs, (out,))
     if is_anomaly_enabled():  # minires.autograd.detect_anomaly: note the caller, check the output
@@ -100,7 +104,7 @@ def backward(tensors: Tensor | Sequence[Tensor], grad_tensors: Any = None, retai
     found = run_backward(tensors, grad_tensors, retain_graph, create_graph, inputs, accumulate=True)
     for t, g in zip(inputs or (), found):
         if t.grad_fn is not None and g is not None:  # a non-leaf asked for: its whole gradient, added
-            t._grad = _as_grad_tensor(g) if t._grad is None else _as_grad_tensor(t._grad.array + g)
+            t._grad = hooks.as_grad_tensor(g) if t._grad is None else hooks.as_grad_tensor(t._grad.array + g)
 
 
 def run_backward(tensors: Tensor | Sequence[Tensor], grad_tensors: Any, retain_graph: bool | None,
@@ -132,7 +136,7 @@ def _walk(pending: dict, captures: dict, found: list, every_leaf: bool, accumula
     heapq.heapify(ready)
     while ready:
         fn = heapq.heappop(ready)[2]
-        gys = _run_pre_hooks(fn, pending.pop(fn, None) or [None] * fn.num_outputs, create_graph)
+        gys = hooks.run_pre_hooks(fn, pending.pop(fn, None) or [None] * fn.num_outputs, create_graph)
         for nr, i in captures.get(fn, ()):
             found[i] = gys[nr]
         if isinstance(fn, AccumulateGrad) and not (accumulate and (every_leaf or fn in captures)):
@@ -160,7 +164,7 @@ def _run_backward(fn: ops.Function, gys: list, create_graph: bool) -> tuple:
     if all(g is None for g in gys) and not isinstance(fn, AccumulateGrad):
         return (None,) * len(fn.next_functions)  # nothing reached this node: nothing to pass on
     _check_saved_versions(fn)
-    gxs = _backward_recorded(fn, gys) if create_graph else fn.backward(*gys)
+    gxs = higher_order.backward_recorded(fn, gys) if create_graph else fn.backward(*gys)
     gxs = gxs if isinstance(gxs, tuple) else (gxs,)
     if is_anomaly_enabled():  # minires.autograd.detect_anomaly: check every gradient
         anomaly_mode.check_backward(fn, gxs)
@@ -168,35 +172,7 @@ def _run_backward(fn: ops.Function, gys: list, create_graph: bool) -> tuple:
         if gx is not None and tuple(gx.shape) != shape:
             raise RuntimeError(f"backward: {fn.name()} returned a gradient of shape {tuple(gx.shape)} "
                                f"for an input of shape {shape}")
-    return _run_post_hooks(fn, gxs, gys, create_graph) if fn.post_hooks else gxs
-
-
-def _backward_recorded(fn: ops.Function, gys: list) -> tuple:
-    """Under create_graph: fn's backward as a graph of its own, so it can be differentiated.
-    A node that knows how (an autograd.Function, whose backward is written with Tensor ops)
-    records it; an op of minires/ops/ computes its gradients on arrays, and they are
-    recorded as made by a node that raises, naming the op, if differentiated again."""
-    if hasattr(fn, "backward_recorded"):
-        return fn.backward_recorded(*gys)
-    gxs = fn.backward(*(None if g is None else g.array for g in gys))
-    return not_twice_differentiable(fn, gxs if isinstance(gxs, tuple) else (gxs,), gys)
-
-
-def not_twice_differentiable(fn: ops.Function, gxs: tuple, gys: tuple, message: str | None = None) -> tuple:
-    """fn's gradients gxs (arrays or Tensors, None allowed) as Tensors made by a node that
-    raises if a later backward reaches it. Its edges are fn's own and those of the
-    gradients fn received: whatever the true second derivative would depend on."""
-    message = message or (f"{fn.name()} cannot be differentiated again in minires: its backward runs on arrays "
-                          f"and no double backward is written for it (create_graph=True)")
-    outputs = tuple(None if g is None else g if isinstance(g, Tensor) else Tensor(g) for g in gxs)
-    edges = [edge(g) for g in gys if isinstance(g, Tensor) and g.requires_grad]
-    edges += [e for e in fn.next_functions if e[0] is not None]
-    made = [o for o in outputs if o is not None and o.dtype.kind == "f"]
-    if edges and made and is_grad_enabled():
-        node = NotTwiceDifferentiable(message)
-        link(node, edges, made)
-        node.num_outputs = len(made)
-    return outputs
+    return hooks.run_post_hooks(fn, gxs, gys, create_graph) if fn.post_hooks else gxs
 
 
 # ---------------------------------------------------------------------- the bookkeeping
@@ -257,50 +233,6 @@ def _count_users(pending: dict) -> dict:
                 seen.add(next_fn)
                 stack.append(next_fn)
     return users
-
-
-def _as_grad_tensor(g: Any) -> Tensor:
-    return g if isinstance(g, Tensor) else Tensor(g)
-
-
-def _from_hook(new: Any, old: Any, create_graph: bool, where: str) -> Any:
-    """What a hook returned, as the walk holds gradients (array, or Tensor under create_graph)."""
-    if not isinstance(new, Tensor):
-        raise TypeError(f"{where}: a hook must return a Tensor or None, got {type(new).__name__}")
-    if tuple(new.shape) != tuple(old.shape):
-        raise RuntimeError(f"{where}: a hook changed the gradient's shape from {tuple(old.shape)} "
-                           f"to {tuple(new.shape)}")
-    return new if create_graph else new.array
-
-
-def _run_pre_hooks(fn: ops.Function, gys: list, create_graph: bool) -> list:
-    """Before fn's backward, in PyTorch's order: the hooks of the tensors fn made
-    (register_hook; each may return a new gradient), retain_grad, then fn's own pre-hooks."""
-    for nr, hooks in (fn.tensor_pre_hooks or {}).items():
-        for hook in list(hooks.values()):
-            if gys[nr] is not None and (new := hook(_as_grad_tensor(gys[nr]))) is not None:
-                gys[nr] = _from_hook(new, gys[nr], create_graph, "register_hook")
-    for nr, tensor_ref in (fn.retained_grads or {}).items():
-        t = tensor_ref()
-        if t is not None and gys[nr] is not None:  # accumulates, as a leaf's .grad does
-            t._grad = _as_grad_tensor(gys[nr] if t._grad is None else t._grad.array + gys[nr])
-    for hook in list((fn.pre_hooks or {}).values()):
-        new = hook(tuple(None if g is None else _as_grad_tensor(g) for g in gys))
-        if new is not None:
-            gys = [None if n is None else _from_hook(n, g, create_graph, "register_prehook")
-                   for n, g in zip(new, gys)]
-    return gys
-
-
-def _run_post_hooks(fn: ops.Function, gxs: tuple, gys: list, create_graph: bool) -> tuple:
-    """After fn's backward: hook(grad_inputs, grad_outputs); a hook may return new grad_inputs."""
-    for hook in list(fn.post_hooks.values()):
-        new = hook(tuple(None if g is None else _as_grad_tensor(g) for g in gxs),
-                   tuple(None if g is None else _as_grad_tensor(g) for g in gys))
-        if new is not None:
-            gxs = tuple(None if n is None or g is None else _from_hook(n, g, create_graph, "Node.register_hook")
-                        for n, g in zip(new, gxs))
-    return gxs
 
 
 def check_same_device_and_dtype(op_name: str, inputs: Sequence[Tensor]) -> None:

@@ -30,7 +30,7 @@ from typing import Any
 from .. import backend, ops
 from ..grad_mode import is_grad_enabled, no_grad
 from ..tensor import Tensor
-from . import engine
+from . import engine, higher_order
 
 
 class BackwardFunction(ops.Function):
@@ -52,6 +52,11 @@ class BackwardFunction(ops.Function):
 
     def name(self) -> str:
         return f"{self.function_cls.__name__}Backward"
+
+    def free(self) -> None:
+        function_cls = self.function_cls  # the node keeps its name after its saved tensors go
+        super().free()
+        self.function_cls = function_cls
 
     # ------------------------------------------------------------------ what forward calls
     def save_for_backward(self, *tensors: Tensor | None) -> None:
@@ -92,7 +97,7 @@ class BackwardFunction(ops.Function):
         grads = self._call_user_backward(tuple(None if g is None else Tensor(g) for g in grad_outputs))
         return tuple(None if g is None else g.array for g in grads)
 
-    def backward_recorded(self, *grad_outputs: Tensor | None) -> tuple:
+    def backward_recorded(self, *grad_outputs: Tensor | None, saved: Any = None) -> tuple:
         """backward(create_graph=True): Tensors in and out, your backward recorded as a graph."""
         return self._call_user_backward(grad_outputs)
 
@@ -214,7 +219,8 @@ def once_differentiable(backward: Callable) -> Callable:
             return results
         message = "trying to differentiate twice a function that was marked with @once_differentiable"
         is_tuple = isinstance(results, tuple)
-        results = engine.not_twice_differentiable(ctx, results if is_tuple else (results,), grad_outputs, message)
+        results = higher_order.not_twice_differentiable(ctx, results if is_tuple else (results,), grad_outputs, message,
+                                                         through_inputs=False)
         return results if is_tuple else results[0]
 
     return wrapper

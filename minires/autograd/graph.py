@@ -22,6 +22,7 @@ every graph that uses a weight ends at the same node.
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 from ..ops.function import Array, Function
 from ..tensor import Tensor
@@ -57,7 +58,8 @@ class AccumulateGrad(Function):
             hook(x)
         return ()
 
-    backward_recorded = backward  # under create_graph the walk hands it Tensors
+    def backward_recorded(self, gy: Tensor | None, saved: Any = None) -> tuple:
+        return self.backward(gy)  # under create_graph the walk hands it a Tensor
 
     def free(self) -> None:  # a leaf's node outlives every graph that ends at it
         pass

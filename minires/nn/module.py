@@ -28,6 +28,8 @@ import numpy as np
 from .. import backend
 from ..device import device_or_dtype
 from ..tensor import Tensor
+from ..utils.hooks import RemovableHandle
+from . import hooks
 
 
 class Parameter(Tensor):
@@ -45,6 +47,11 @@ class Module:
     implement forward; calling the module calls forward."""
 
     training: bool
+    # hooks, by handle id (minires/nn/hooks.py); None until one is registered, as for most modules
+    _forward_pre_hooks: OrderedDict | None = None
+    _forward_hooks: OrderedDict | None = None
+    _backward_pre_hooks: OrderedDict | None = None
+    _backward_hooks: OrderedDict | None = None
 
     def __init__(self) -> None:
         object.__setattr__(self, "_parameters", OrderedDict())
@@ -151,7 +158,38 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} must implement forward()")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self._forward_pre_hooks or self._forward_hooks or self._backward_pre_hooks or self._backward_hooks:
+            return hooks.call_with_hooks(self, args, kwargs)
         return self.forward(*args, **kwargs)
+
+    # ---------------------------------------------------------------- hooks (PyTorch's; minires/nn/hooks.py)
+    def register_forward_pre_hook(self, hook, *, prepend: bool = False, with_kwargs: bool = False) -> RemovableHandle:
+        """hook(module, args) before forward; a returned value replaces args (a non-tuple is
+        wrapped). with_kwargs: hook(module, args, kwargs) -> None or (args, kwargs)."""
+        return hooks.register(self, "_forward_pre_hooks", hook, "register_forward_pre_hook", prepend,
+                              {"with_kwargs": True} if with_kwargs else None)
+
+    def register_forward_hook(self, hook, *, prepend: bool = False, with_kwargs: bool = False,
+                              always_call: bool = False) -> RemovableHandle:
+        """hook(module, args, output) after forward; a returned value replaces output.
+        with_kwargs: hook(module, args, kwargs, output); always_call: also when forward raises."""
+        options = {"with_kwargs": with_kwargs, "always_call": always_call} if with_kwargs or always_call else None
+        return hooks.register(self, "_forward_hooks", hook, "register_forward_hook", prepend, options)
+
+    def register_full_backward_pre_hook(self, hook, prepend: bool = False) -> RemovableHandle:
+        """hook(module, grad_output) when the gradients of the outputs are known; a returned
+        tuple replaces grad_output."""
+        return hooks.register(self, "_backward_pre_hooks", hook, "register_full_backward_pre_hook", prepend)
+
+    def register_full_backward_hook(self, hook, prepend: bool = False) -> RemovableHandle:
+        """hook(module, grad_input, grad_output) once the gradients of the inputs are known
+        (one entry per positional argument, None for non-tensors); a returned tuple
+        replaces grad_input."""
+        return hooks.register(self, "_backward_hooks", hook, "register_full_backward_hook", prepend)
+
+    def register_backward_hook(self, hook) -> RemovableHandle:
+        raise NotImplementedError(f"{type(self).__name__}.register_backward_hook: PyTorch's old, deprecated "
+                                  "form is not supported in minires; use register_full_backward_hook")
 
     # ---------------------------------------------------------------- walking the tree
     def named_modules(self, memo: set | None = None, prefix: str = "",

@@ -13,6 +13,8 @@ from .function import Array, Function, unbroadcast
 class Add(Function):
     """y = a + b"""
 
+    linear = True
+
     def forward(self, a: Array, b: Array) -> Array:
         self.a_shape, self.b_shape = a.shape, b.shape
         return a + b
@@ -24,6 +26,8 @@ class Add(Function):
 
 class Sub(Function):
     """y = a - b"""
+
+    linear = True
 
     def forward(self, a: Array, b: Array) -> Array:
         self.a_shape, self.b_shape = a.shape, b.shape
@@ -45,6 +49,11 @@ class Mul(Function):
         # ga = gy * b, gb = gy * a
         return unbroadcast(gy * self.b, self.a.shape), unbroadcast(gy * self.a, self.b.shape)
 
+    def backward_recorded(self, gy, saved):
+        # the same, on Tensors (create_graph): saved(self.a) is the input a, with its grad_fn
+        a, b = saved(self.a), saved(self.b)
+        return unbroadcast(gy * b, a.shape), unbroadcast(gy * a, b.shape)
+
 
 class Div(Function):
     """y = a / b"""
@@ -59,9 +68,18 @@ class Div(Function):
         gb = -ga * self.a / self.b
         return unbroadcast(ga, self.a.shape), unbroadcast(gb, self.b.shape)
 
+    def backward_recorded(self, gy, saved):
+        # the same formula on Tensors (create_graph): ga = gy / b, gb = -ga * a / b
+        a, b = saved(self.a), saved(self.b)
+        ga = gy / b
+        gb = -ga * a / b
+        return unbroadcast(ga, a.shape), unbroadcast(gb, b.shape)
+
 
 class Neg(Function):
     """y = -x"""
+
+    linear = True
 
     def forward(self, x: Array) -> Array:
         return -x
@@ -74,6 +92,9 @@ class Neg(Function):
 class PowScalar(Function):
     """y = x ** p for a constant Python number p."""
 
+    def name(self) -> str:
+        return "PowBackward0"  # PyTorch's name for pow(Tensor, Scalar)
+
     def __init__(self, p: float):
         self.p = p
 
@@ -85,9 +106,16 @@ class PowScalar(Function):
         # gx = gy * p * x^(p-1)
         return gy * self.p * self.x ** (self.p - 1)
 
+    def backward_recorded(self, gy, saved):
+        # the same formula on Tensors: gx = gy * p * x^(p-1)
+        return gy * self.p * saved(self.x) ** (self.p - 1)
+
 
 class Pow(Function):
     """y = a ** b for two tensors (a > 0 wherever b needs a gradient)."""
+
+    def name(self) -> str:
+        return "PowBackward1"  # PyTorch's name for pow(Tensor, Tensor)
 
     def forward(self, a: Array, b: Array) -> Array:
         self.a, self.b = a, b
@@ -102,6 +130,16 @@ class Pow(Function):
         return (
             None if ga is None else unbroadcast(ga, self.a.shape),
             None if gb is None else unbroadcast(gb, self.b.shape),
+        )
+
+    def backward_recorded(self, gy, saved):
+        # the same formula on Tensors: ga = gy * b * a^(b-1), gb = gy * y * log(a)  (y: the output)
+        a, b, y = saved(self.a), saved(self.b), saved(self.y)
+        ga = gy * b * a ** (b - 1) if self.needs_input_grad[0] else None
+        gb = gy * y * a.log() if self.needs_input_grad[1] else None
+        return (
+            None if ga is None else unbroadcast(ga, a.shape),
+            None if gb is None else unbroadcast(gb, b.shape),
         )
 
 
@@ -126,9 +164,21 @@ class MatMul(Function):
             None if gb is None else unbroadcast(gb, self.b.shape),
         )
 
+    def backward_recorded(self, gy, saved):
+        # the same formula on Tensors: ga = gy @ b^T, gb = a^T @ gy
+        a, b = saved(self.a), saved(self.b)
+        ga = gy @ b.transpose(-1, -2) if self.needs_input_grad[0] else None
+        gb = a.transpose(-1, -2) @ gy if self.needs_input_grad[1] else None
+        return (
+            None if ga is None else unbroadcast(ga, a.shape),
+            None if gb is None else unbroadcast(gb, b.shape),
+        )
+
 
 class Cast(Function):
     """y = x converted to another floating dtype."""
+
+    linear = True
 
     def __init__(self, dtype):
         self.dtype = dtype

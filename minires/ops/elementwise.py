@@ -23,6 +23,10 @@ class Exp(Function):
         # gx = gy * e^x = gy * y
         return gy * self.y
 
+    def backward_recorded(self, gy, saved):
+        # the same formula on Tensors (create_graph): gx = gy * y, y the output
+        return gy * saved(self.y)
+
 
 class Log(Function):
     """y = ln x"""
@@ -34,6 +38,10 @@ class Log(Function):
     def backward(self, gy: Array):
         # gx = gy / x
         return gy / self.x
+
+    def backward_recorded(self, gy, saved):
+        # the same formula on Tensors: gx = gy / x
+        return gy / saved(self.x)
 
 
 class Sqrt(Function):
@@ -47,6 +55,10 @@ class Sqrt(Function):
         # gx = gy / (2 sqrt(x)) = gy / (2 y)
         return gy / (2 * self.y)
 
+    def backward_recorded(self, gy, saved):
+        # the same formula on Tensors: gx = gy / (2 y)
+        return gy / (2 * saved(self.y))
+
 
 class Tanh(Function):
     """y = tanh x"""
@@ -59,6 +71,11 @@ class Tanh(Function):
         # gx = gy * (1 - tanh^2 x) = gy * (1 - y^2)
         return gy * (1 - self.y * self.y)
 
+    def backward_recorded(self, gy, saved):
+        # the same formula on Tensors: gx = gy * (1 - y^2)
+        y = saved(self.y)
+        return gy * (1 - y * y)
+
 
 class Sigmoid(Function):
     """y = 1 / (1 + e^-x), computed as (1 + tanh(x/2)) / 2, which never overflows."""
@@ -70,6 +87,11 @@ class Sigmoid(Function):
     def backward(self, gy: Array):
         # gx = gy * sigmoid(x) * (1 - sigmoid(x)) = gy * y * (1 - y)
         return gy * self.y * (1 - self.y)
+
+    def backward_recorded(self, gy, saved):
+        # the same formula on Tensors: gx = gy * y * (1 - y)
+        y = saved(self.y)
+        return gy * y * (1 - y)
 
 
 class Relu(Function):
@@ -85,9 +107,15 @@ class Relu(Function):
         # gx = gy where x > 0 (i.e. y > 0), else 0 (also at x = 0, as in PyTorch)
         return elementwise_kernels.relu_backward(self.y, gy)
 
+    def backward_recorded(self, gy, saved):
+        # the same on Tensors: gy times the mask "not y <= 0", a constant (the kernel's test: NaN passes)
+        return gy * ~(self.y <= 0)
+
 
 class ResidualAdd(Function):
     """y = a + b for two tensors of one shape: a residual block's join, through the add kernel."""
+
+    linear = True
 
     def forward(self, a: Array, b: Array) -> Array:
         return elementwise_kernels.add_forward(a, b)
@@ -107,6 +135,10 @@ class Abs(Function):
     def backward(self, gy: Array):
         # gx = gy * sign(x)  (sign(0) = 0)
         return gy * backend.array_module(gy).sign(self.x)
+
+    def backward_recorded(self, gy, saved):
+        # the same on Tensors: gy * sign(x), sign(x) a constant
+        return gy * backend.array_module(self.x).sign(self.x)
 
 
 class Clip(Function):
@@ -128,6 +160,12 @@ class Clip(Function):
             inside &= self.x <= self.high
         return gy * inside
 
+    def backward_recorded(self, gy, saved):
+        # the same on Tensors: gy times the constant mask low <= x <= high (a missing bound: +-inf)
+        xp = backend.array_module(self.x)
+        low, high = -xp.inf if self.low is None else self.low, xp.inf if self.high is None else self.high
+        return gy * ((self.x >= low) & (self.x <= high))
+
 
 class Maximum(Function):
     """y = max(a, b) elementwise, with broadcasting."""
@@ -143,6 +181,12 @@ class Maximum(Function):
         gb = gy - ga
         return unbroadcast(ga, self.a.shape), unbroadcast(gb, self.b.shape)
 
+    def backward_recorded(self, gy, saved):
+        # the same on Tensors: ga = gy times a's share, a constant (1 where a > b, 1/2 at a tie, else 0)
+        share = ((self.a > self.b) + 0.5 * (self.a == self.b)).astype(gy.dtype)
+        ga = gy * share
+        return unbroadcast(ga, self.a.shape), unbroadcast(gy - ga, self.b.shape)
+
 
 class Where(Function):
     """y = a where condition else b.   condition: bool array; all three broadcast."""
@@ -153,6 +197,11 @@ class Where(Function):
 
     def backward(self, gy: Array):
         # ga = gy where condition, gb = gy elsewhere; the condition gets no gradient
+        ga = gy * self.condition
+        return None, unbroadcast(ga, self.a_shape), unbroadcast(gy - ga, self.b_shape)
+
+    def backward_recorded(self, gy, saved):
+        # the same on Tensors: the condition is a constant mask
         ga = gy * self.condition
         return None, unbroadcast(ga, self.a_shape), unbroadcast(gy - ga, self.b_shape)
 
@@ -173,3 +222,8 @@ class LeakyRelu(Function):
     def backward(self, gy: Array):
         # gx = gy where x > 0, negative_slope * gy elsewhere
         return backend.array_module(gy).where(self.positive, gy, self.negative_slope * gy)
+
+    def backward_recorded(self, gy, saved):
+        # the same on Tensors: gy times the constant slope, 1 where x > 0, negative_slope elsewhere
+        slope = backend.array_module(self.positive).where(self.positive, 1.0, self.negative_slope)
+        return gy * slope.astype(gy.dtype)

@@ -44,6 +44,10 @@ class Function:
                         (traceback.StackSummary) of the call that created the op,
                         so a bad gradient can be traced back to the user's line
 
+    linear: True for an op whose output is linear in its inputs (Add, Sum, Reshape, ...):
+    backward(create_graph=True) then records its backward with nothing more written
+    (minires/autograd/higher_order.py); other ops write backward_recorded(gy, saved).
+
     Hooks (PyTorch's Node hooks; the walk runs them): register_prehook(hook(grad_outputs)),
     register_hook(hook(grad_inputs, grad_outputs)); a hook may return new gradients.
     """
@@ -54,6 +58,7 @@ class Function:
     saved_versions: tuple = ()
     sequence_nr: int = 0
     num_outputs: int = 1  # a user-level autograd.Function may make several
+    linear: bool = False
     freed: bool = False
     forward_stack: Any = None
     # hooks, by handle id; None until one is registered (most nodes have none)

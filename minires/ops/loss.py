@@ -32,6 +32,10 @@ class LogSoftmax(Function):
         # gx = gy - softmax(x) * sum_k gy_k
         return gy - xp.exp(self.y) * gy.sum(axis=self.axis, keepdims=True)
 
+    def backward_recorded(self, gy, saved):
+        # the same formula on Tensors (create_graph): gx = gy - exp(y) * sum_k gy_k, y the output
+        return gy - saved(self.y).exp() * gy.sum(axis=self.axis, keepdims=True)
+
 
 class Softmax(Function):
     """y = exp(x) / sum(exp(x)) along `axis`.   x, y: same shape"""
@@ -46,6 +50,11 @@ class Softmax(Function):
     def backward(self, gy: Array):
         # gx = y * (gy - sum_k gy_k y_k)
         return self.y * (gy - (gy * self.y).sum(axis=self.axis, keepdims=True))
+
+    def backward_recorded(self, gy, saved):
+        # the same formula on Tensors: gx = y * (gy - sum_k gy_k y_k)
+        y = saved(self.y)
+        return y * (gy - (gy * y).sum(axis=self.axis, keepdims=True))
 
 
 # ---------------------------------------------------------------- PyTorch's losses with weight, ignore_index, reduction
@@ -95,7 +104,9 @@ class CrossEntropy(Function):
         w = xp.ones(k, dtype=logits.dtype) if self.weight is None else self.weight.astype(logits.dtype)
         self.log_p = log_softmax_array(logits, axis=1)
         self.probabilities = target.dtype.kind == "f"
+        self.logits = logits  # no copy: backward_recorded recomputes log_p (and q) from the inputs
         if self.probabilities:
+            self.target = target
             self.q = w * ((1 - s) * target + s / k)
             self.divisor = m
             self.w = w
@@ -119,6 +130,19 @@ class CrossEntropy(Function):
             return g_logits, None  # integer labels get no gradient
         # g_target = -g_loss * (1 - s) * w * log softmax(logits)
         return g_logits, -g_loss * (1 - self.label_smoothing) * self.w * self.log_p
+
+    def backward_recorded(self, gy, saved):
+        # the same formulas on Tensors, log softmax(logits) and (for probabilities) q recomputed
+        # from the inputs so that the graph reaches them; labels make q a constant
+        log_p = saved(self.logits).log_softmax(1)
+        s, k = self.label_smoothing, log_p.shape[1]
+        q = self.w * ((1 - s) * saved(self.target) + s / k) if self.probabilities else self.q
+        g_loss = reduction_scale(gy, self.reduction, self.divisor)
+        g_loss = g_loss[:, None] if self.reduction == "none" else g_loss
+        g_logits = g_loss * (log_p.exp() * q.sum(axis=1, keepdims=True) - q)
+        if not self.probabilities:
+            return g_logits, None
+        return g_logits, -g_loss * (1 - s) * self.w * log_p
 
 
 class NllLoss(Function):
@@ -151,6 +175,14 @@ class NllLoss(Function):
         g_log_p[xp.arange(m), self.safe] = -reduction_scale(gy, self.reduction, self.divisor) * self.w_t
         return g_log_p, None
 
+    def backward_recorded(self, gy, saved):
+        # the same on Tensors: -g_loss_n times a constant matrix holding w[t_n] at [n, t_n], 0 elsewhere
+        xp = backend.array_module(self.w_t)
+        picked = xp.zeros(self.shape, dtype=self.w_t.dtype)
+        picked[xp.arange(self.shape[0]), self.safe] = self.w_t
+        g_loss = reduction_scale(gy, self.reduction, self.divisor)
+        return -(g_loss[:, None] if self.reduction == "none" else g_loss) * picked, None
+
 
 class MseLoss(Function):
     """loss = (x - target)^2 reduced.   x, target: same shape (broadcast as torch does)"""
@@ -160,11 +192,18 @@ class MseLoss(Function):
 
     def forward(self, x: Array, target: Array) -> Array:
         self.diff, self.shapes = x - target, (x.shape, target.shape)
+        self.x, self.target = x, target  # no copies: backward_recorded recomputes diff from them
         return reduce_losses(self.diff * self.diff, self.reduction)
 
     def backward(self, gy: Array):
         # gx = 2 (x - target) g_loss,  g_target = -gx
         g = 2 * self.diff * reduction_scale(gy, self.reduction, size=self.diff.size)
+        return unbroadcast(g, self.shapes[0]), unbroadcast(-g, self.shapes[1])
+
+    def backward_recorded(self, gy, saved):
+        # the same formula on Tensors, x - target recomputed from the inputs so that the graph reaches them
+        diff = saved(self.x) - saved(self.target)
+        g = 2 * diff * reduction_scale(gy, self.reduction, size=self.diff.size)
         return unbroadcast(g, self.shapes[0]), unbroadcast(-g, self.shapes[1])
 
 
@@ -182,6 +221,11 @@ class L1Loss(Function):
 
     def backward(self, gy: Array):
         # gx = sign(x - target) g_loss (0 where x == target, as torch),  g_target = -gx
+        g = self.sign * reduction_scale(gy, self.reduction, size=self.sign.size)
+        return unbroadcast(g, self.shapes[0]), unbroadcast(-g, self.shapes[1])
+
+    def backward_recorded(self, gy, saved):
+        # the same formula on Tensors: sign(x - target) is a constant
         g = self.sign * reduction_scale(gy, self.reduction, size=self.sign.size)
         return unbroadcast(g, self.shapes[0]), unbroadcast(-g, self.shapes[1])
 
@@ -218,4 +262,16 @@ class BceWithLogits(Function):
         # gx = g ((1 - t) - (1 + (pw - 1) t) sigmoid(-x)),   g_t = g (-x + (pw - 1) softplus(-x))
         gx = g * ((1 - self.t) - self.l_t * sigmoid_neg)
         gt = g * (-self.x + (self.pw - 1) * self.softplus_neg)
+        return unbroadcast(gx, self.x.shape), unbroadcast(gt, self.t.shape)
+
+    def backward_recorded(self, gy, saved):
+        # the same formulas on Tensors, sigmoid(-x), l_t and softplus(-x) recomputed from x and t so that
+        # the graph reaches them; softplus(-x) = log(1 + e^-|x|) + relu(-x) (log1p is not a Tensor method)
+        x, t = saved(self.x), saved(self.t)
+        g = self.w * reduction_scale(gy, self.reduction, size=self.size)
+        sigmoid_neg = 0.5 * (1 - (0.5 * x).tanh())
+        l_t = 1 + (self.pw - 1) * t
+        softplus_neg = (1 + (-x.abs()).exp()).log() + (-x).relu()
+        gx = g * ((1 - t) - l_t * sigmoid_neg)
+        gt = g * (-x + (self.pw - 1) * softplus_neg)
         return unbroadcast(gx, self.x.shape), unbroadcast(gt, self.t.shape)

@@ -17,6 +17,8 @@ from .function import Array, Function, unbroadcast
 class Reshape(Function):
     """y = x with a new shape (same entries, same order)."""
 
+    linear = True
+
     def __init__(self, shape: tuple[int, ...]):
         self.shape = shape
 
@@ -31,6 +33,8 @@ class Reshape(Function):
 
 class Permute(Function):
     """y = x with its axes reordered: y.shape[i] = x.shape[dims[i]]."""
+
+    linear = True
 
     def __init__(self, dims: tuple[int, ...]):
         self.dims = dims
@@ -47,6 +51,8 @@ class Permute(Function):
 class Expand(Function):
     """y = x broadcast to `shape` (a view: entries are shared, not copied)."""
 
+    linear = True
+
     def __init__(self, shape: tuple[int, ...]):
         self.shape = shape
 
@@ -61,6 +67,8 @@ class Expand(Function):
 
 class Concatenate(Function):
     """y = the inputs joined along `axis`; all other axes must agree."""
+
+    linear = True
 
     def __init__(self, axis: int):
         self.axis = axis
@@ -78,7 +86,7 @@ class Concatenate(Function):
 
 
 class Pad(Function):
-    """y = x with zeros added around it.   pad_width: ((before, after), ...) one pair per axis."""
+    """y = x with `value` added around it.   pad_width: ((before, after), ...) one pair per axis."""
 
     def __init__(self, pad_width: tuple[tuple[int, int], ...], value: float = 0.0):
         self.pad_width, self.value = pad_width, value
@@ -93,6 +101,11 @@ class Pad(Function):
         middle = tuple(slice(before, before + n) for (before, _), n in zip(self.pad_width, self.x_shape))
         return gy[middle]
 
+    def backward_recorded(self, gy, saved):
+        # the same slice, of a Tensor (create_graph). Padding with value != 0 is affine, not
+        # linear, so the generic Adjoint (linear = True) would not do
+        return self.backward(gy)
+
 
 def is_advanced_index(index) -> bool:
     """True when `index` uses integer or boolean arrays (numpy's 'advanced' indexing)."""
@@ -102,6 +115,8 @@ def is_advanced_index(index) -> bool:
 
 class GetItem(Function):
     """y = x[index]: slices, ints, None, Ellipsis, boolean masks and integer arrays."""
+
+    linear = True
 
     def __init__(self, index):
         self.index = index
@@ -132,6 +147,8 @@ class TakeAlongDim(Function):
     topk return, and it lets backward put gy back with a plain assignment.
     """
 
+    linear = True
+
     def __init__(self, indices: Array, axis: int):
         self.indices, self.axis = indices, axis
 
@@ -152,6 +169,8 @@ class TakeAlongDim(Function):
 class Clone(Function):
     """y = a copy of x (new memory, same values)."""
 
+    linear = True
+
     def forward(self, x: Array) -> Array:
         return x.copy()
 
@@ -167,6 +186,8 @@ class SetItem(Function):
     (With an integer index that repeats an entry, numpy keeps the last write; the
     gradient then goes to every write, so avoid repeats where v needs a gradient.)
     """
+
+    linear = True
 
     def __init__(self, index):
         self.index = index

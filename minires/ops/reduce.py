@@ -44,6 +44,8 @@ def reduced_count(shape: tuple[int, ...], axes: tuple[int, ...]) -> int:
 class Sum(Function):
     """y = sum of x over `axis`."""
 
+    linear = True
+
     def __init__(self, axis=None, keepdims: bool = False):
         self.axis, self.keepdims = axis, keepdims
 
@@ -60,6 +62,8 @@ class Sum(Function):
 
 class Mean(Function):
     """y = mean of x over `axis`."""
+
+    linear = True
 
     def __init__(self, axis=None, keepdims: bool = False):
         self.axis, self.keepdims = axis, keepdims
@@ -96,6 +100,12 @@ class Max(Function):
         ties = is_max.sum(axis=self.axes, keepdims=True)
         return is_max * (gy.reshape(self.y_keep.shape) / ties).astype(gy.dtype)
 
+    def backward_recorded(self, gy, saved):
+        # the same on Tensors (create_graph): the max mask and the tie counts are constants
+        is_max = self.x == self.y_keep
+        ties = is_max.sum(axis=self.axes, keepdims=True)
+        return gy.reshape(self.y_keep.shape) / ties * is_max
+
 
 class Var(Function):
     """y = sum((x - mean)^2) / (m - correction) over `axis`; correction=1 is the unbiased
@@ -107,6 +117,7 @@ class Var(Function):
     def forward(self, x: Array) -> Array:
         self.axes = normalize_axis(self.axis, x.ndim)
         self.x_shape = x.shape
+        self.x = x  # no copy: backward_recorded reaches x through it (and, as torch.var, x may not change in place)
         self.centered = x - x.mean(axis=self.axes, keepdims=True)
         self.dof = reduced_count(x.shape, self.axes) - self.correction
         return (self.centered * self.centered).sum(axis=self.axes, keepdims=self.keepdims) / self.dof
@@ -114,6 +125,12 @@ class Var(Function):
     def backward(self, gy: Array):
         # gx = gy * 2 (x - mean) / (m - correction)   (the mean's own term sums to zero)
         return gy.reshape(keepdims_shape(self.x_shape, self.axes)) * (2 / self.dof) * self.centered
+
+    def backward_recorded(self, gy, saved):
+        # the same formula on Tensors, x - mean recomputed from x so that the graph reaches x
+        x = saved(self.x)
+        centered = x - x.mean(axis=self.axes, keepdims=True)
+        return gy.reshape(keepdims_shape(self.x_shape, self.axes)) * (2 / self.dof) * centered
 
 
 class Norm(Function):
@@ -152,3 +169,18 @@ class Norm(Function):
         is_max = (abs(self.x) == self.y_keep) & (self.y_keep != 0)
         ties = xp.maximum(is_max.sum(axis=self.axes, keepdims=True), 1)
         return (is_max * xp.sign(self.x) * (gy / ties)).astype(gy.dtype)
+
+    def backward_recorded(self, gy, saved):
+        # the same formulas on Tensors; sign(x), the max mask and the tie counts are constants
+        xp = backend.array_module(self.x)
+        gy = gy.reshape(self.y_keep.shape)
+        if self.p == 1:
+            return gy * xp.sign(self.x)
+        if self.p == 2:
+            # ||x|| recomputed from x so that the graph reaches x through it too; at a zero norm
+            # the divisor is 1 and the mask makes every order 0 (torch's second derivative is NaN there)
+            x, zero = saved(self.x), self.y_keep == 0
+            return gy * x / (x.norm(2, self.axes, True) + zero) * ~zero
+        is_max = (abs(self.x) == self.y_keep) & (self.y_keep != 0)
+        ties = xp.maximum(is_max.sum(axis=self.axes, keepdims=True), 1)
+        return gy / ties * (is_max * xp.sign(self.x))
