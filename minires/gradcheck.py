@@ -201,25 +201,14 @@ def gradgradcheck(
 
 def _gradgrad_failure_report(name, inputs, grad_outputs, given, what, shape, passed, got, numerical, too_far,
                              eps, atol, rtol, seed) -> str:
-    diff = np.abs(got - numerical)
-    worst = np.unravel_index(np.argmax(np.where(too_far, diff, -1)), diff.shape)
-    shapes = ", ".join(
-        f"{k}: {x.shape}" if isinstance(x, Tensor) else f"{k}: {type(x).__name__}" for k, x in enumerate(inputs)
-    )
     passed_text = f"; {', '.join(passed)} passed" if passed else ""
-    with np.printoptions(precision=5, suppress=True, threshold=200, linewidth=100):
-        return (
-            f"gradgradcheck failed: {name}, {what} (shape {tuple(shape)}, float64){passed_text}\n"
-            f"  input shapes {{{shapes}}}  grad_output shapes {[tuple(v.shape) for v in grad_outputs]}"
+    head = (f"gradgradcheck failed: {name}, {what} (shape {tuple(shape)}, float64){passed_text}\n"
+            f"  input shapes {{{_shapes(inputs)}}}  grad_output shapes {[tuple(v.shape) for v in grad_outputs]}"
             f"{' (given)' if given else ' (drawn ~ N(0, 1))'}\n"
             f"  eps {eps:g}  atol {atol:g}  rtol {rtol:g}  seed {seed}  checked: the gradient of "
-            f"<autograd.grad(func(*inputs), inputs, grad_outputs), u>, u ~ N(0, 1)\n"
-            f"  worst entry {list(map(int, worst))}: double backward {got[worst]:.6g}  numeric {numerical[worst]:.6g}  "
-            f"|diff| {diff[worst]:.2e}   {int(too_far.sum())} of {too_far.size} entries over\n"
-            f"  double backward (analytical) gradient:\n{got}\n"
-            f"  numerical gradient:\n{numerical}\n"
-            f"  reproduce: mr.gradgradcheck(func, inputs{', grad_outputs' if given else ''}, seed={seed})"
-        )
+            f"<autograd.grad(func(*inputs), inputs, grad_outputs), u>, u ~ N(0, 1)\n")
+    reproduce = f"mr.gradgradcheck(func, inputs{', grad_outputs' if given else ''}, seed={seed})"
+    return head + _comparison(got, numerical, too_far, "double backward", reproduce)
 
 
 def _checked_inputs(where: str, name: str, inputs: tuple) -> list[int]:
@@ -281,20 +270,27 @@ def _grad_or_zeros(x: Tensor) -> Any:
 
 
 def _failure_report(name, inputs, i, passed, got, numerical, too_far, y_shape, eps, atol, rtol, seed) -> str:
+    passed_text = f"; inputs {passed} passed" if passed else ""
+    head = (f"gradcheck failed: {name}, input {i} (shape {inputs[i].shape}, float64){passed_text}\n"
+            f"  input shapes {{{_shapes(inputs)}}}\n"
+            f"  eps {eps:g}  atol {atol:g}  rtol {rtol:g}  seed {seed}  cotangent ~ N(0, 1), shape {tuple(y_shape)}\n")
+    return head + _comparison(got, numerical, too_far, "backward", f"mr.gradcheck(fn, *inputs, seed={seed})")
+
+
+def _shapes(inputs: tuple) -> str:
+    return ", ".join(f"{k}: {x.shape}" if isinstance(x, Tensor) else f"{k}: {type(x).__name__}"
+                     for k, x in enumerate(inputs))
+
+
+def _comparison(got: np.ndarray, numerical: np.ndarray, too_far: np.ndarray, kind: str, reproduce: str) -> str:
+    """The worst entry, both gradients in full, and the call that reproduces the failure."""
     diff = np.abs(got - numerical)
     worst = np.unravel_index(np.argmax(np.where(too_far, diff, -1)), diff.shape)
-    shapes = ", ".join(
-        f"{k}: {x.shape}" if isinstance(x, Tensor) else f"{k}: {type(x).__name__}" for k, x in enumerate(inputs)
-    )
-    passed_text = f"; inputs {passed} passed" if passed else ""
     with np.printoptions(precision=5, suppress=True, threshold=200, linewidth=100):
         return (
-            f"gradcheck failed: {name}, input {i} (shape {inputs[i].shape}, float64){passed_text}\n"
-            f"  input shapes {{{shapes}}}\n"
-            f"  eps {eps:g}  atol {atol:g}  rtol {rtol:g}  seed {seed}  cotangent ~ N(0, 1), shape {tuple(y_shape)}\n"
-            f"  worst entry {list(map(int, worst))}: backward {got[worst]:.6g}  numeric {numerical[worst]:.6g}  "
+            f"  worst entry {list(map(int, worst))}: {kind} {got[worst]:.6g}  numeric {numerical[worst]:.6g}  "
             f"|diff| {diff[worst]:.2e}   {int(too_far.sum())} of {too_far.size} entries over\n"
-            f"  backward (analytical) gradient:\n{got}\n"
+            f"  {kind} (analytical) gradient:\n{got}\n"
             f"  numerical gradient:\n{numerical}\n"
-            f"  reproduce: mr.gradcheck(fn, *inputs, seed={seed})"
+            f"  reproduce: {reproduce}"
         )

@@ -87,6 +87,19 @@ def test_tensor_hooks_run_in_order_and_replace_gradients():
         assert_close(result, theirs)
 
 
+def _twins(ours, build: str):
+    """((minires model, torch model) from the script's `build` with torch's weights copied over,
+    torch, the script under torch), or None where torch is not installed."""
+    try:
+        torch = _torch()
+    except pytest.skip.Exception:
+        return None
+    theirs = load_script("autograd_idioms", "torch")
+    net_t, net = getattr(theirs, build)(), getattr(ours, build)()
+    net.load_state_dict({k: mr.tensor(v.detach().numpy()) for k, v in net_t.state_dict().items()})
+    return (net, net_t), torch, theirs
+
+
 def _images(lib):
     rng = np.random.default_rng(0)
     return lib.tensor(rng.standard_normal((4, 3, 6, 6)))
@@ -104,16 +117,11 @@ def test_module_hooks_watch_a_resnet():
     assert result["order"] == ["3.conv2", "3.conv1", "0"], "backward hooks run from the last layer to the first"
     assert result["gradients"]["0"][0] is None, "the image needs no gradient: grad_input is None"
     assert result["changed"]["stem_grad"] == 0.0, "the block's backward hook zeroed the gradient below it"
-    try:
-        torch = _torch()
-    except pytest.skip.Exception:
-        return
-    theirs = load_script("autograd_idioms", "torch")
-    net_t = theirs.small_resnet()
-    net = ours.small_resnet()
-    net.load_state_dict({k: mr.tensor(v.detach().numpy()) for k, v in net_t.state_dict().items()})
-    assert_close(ours.module_hooks(net, _images(mr), _labels(mr)),
-                 theirs.module_hooks(net_t, _images(torch), _labels(torch)), rtol=1e-9)
+    twins = _twins(ours, "small_resnet")
+    if twins is not None:
+        (net, net_t), torch, theirs = twins
+        assert_close(ours.module_hooks(net, _images(mr), _labels(mr)),
+                     theirs.module_hooks(net_t, _images(torch), _labels(torch)), rtol=1e-9)
 
 
 def test_hessian_vector_product_matches_torch():
@@ -121,10 +129,14 @@ def test_hessian_vector_product_matches_torch():
     x, w, v = rng.standard_normal((2, 3)), rng.standard_normal((3, 4)), rng.standard_normal((2, 3))
     (g, hv), theirs = both("hessian_vector_product", lambda lib: lib.tensor(x), lambda lib: lib.tensor(w),
                            lambda lib: lib.tensor(v))
-    # the exp(x) * sigmoid(x) term alone, by finite differences of its gradient, as a check without torch
-    s = 1 / (1 + np.exp(-x))
-    d1 = np.exp(x) * s * (2 - s)  # d/dx e^x s(x) = e^x s + e^x s (1 - s)
-    assert np.all(np.isfinite(hv)) and np.shape(hv) == (2, 3) and np.all(np.abs(np.array(g) - d1) < 100)
+
+    def gradient(x):  # f's gradient in closed form: d tanh^2 = 2 tanh (1 - tanh^2); d e^x s = e^x s (2 - s)
+        t, s = np.tanh(x @ w), 1 / (1 + np.exp(-x))
+        return (2 * t * (1 - t**2)) @ w.T + np.exp(x) * s * (2 - s)
+
+    np.testing.assert_allclose(g, gradient(x), rtol=1e-12)
+    h = 1e-5  # H v as the directional derivative of the gradient, by central differences
+    np.testing.assert_allclose(hv, (gradient(x + h * v) - gradient(x - h * v)) / (2 * h), rtol=1e-6)
     if theirs is not None:
         assert_close([g, hv], list(theirs), rtol=1e-10)
 
@@ -137,14 +149,9 @@ def test_gradient_penalty_step_matches_torch():
     result = ours.gradient_penalty_step(ours.small_critic(), mr.tensor(real), mr.tensor(fake), mr.tensor(alpha))
     assert result["penalty"] > 0 and all(np.isfinite(v) for v in result["grads"].values()), result
     assert result["grads"]["0.weight"] > 0 and result["grads"]["6.weight"] > 0, result
-    try:
-        torch = _torch()
-    except pytest.skip.Exception:
-        return
-    theirs = load_script("autograd_idioms", "torch")
-    critic_t = theirs.small_critic()
-    critic = ours.small_critic()
-    critic.load_state_dict({k: mr.tensor(v.detach().numpy()) for k, v in critic_t.state_dict().items()})
-    expected = theirs.gradient_penalty_step(critic_t, torch.tensor(real), torch.tensor(fake), torch.tensor(alpha))
-    got = ours.gradient_penalty_step(critic, mr.tensor(real), mr.tensor(fake), mr.tensor(alpha))
-    assert_close(got, expected, rtol=1e-8)
+    twins = _twins(ours, "small_critic")
+    if twins is not None:
+        (critic, critic_t), torch, theirs = twins
+        expected = theirs.gradient_penalty_step(critic_t, torch.tensor(real), torch.tensor(fake), torch.tensor(alpha))
+        got = ours.gradient_penalty_step(critic, mr.tensor(real), mr.tensor(fake), mr.tensor(alpha))
+        assert_close(got, expected, rtol=1e-8)

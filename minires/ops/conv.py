@@ -23,15 +23,7 @@ from __future__ import annotations
 
 from .. import backend
 from ..kernels import conv as conv_kernels
-from .function import Array, Function
-
-
-def _apply(fn: Function, *inputs):
-    """engine.apply, for the backward_recorded methods (create_graph=True) only: imported at call
-    time, because the ops sit below the engine (which imports them); this never runs at first order."""
-    from ..autograd.engine import apply
-
-    return apply(fn, *inputs)
+from .function import Array, Function, apply_op
 
 
 class Conv2d(Function):
@@ -61,8 +53,8 @@ class Conv2d(Function):
         # below differentiate each other (PyTorch's conv double backward)
         x, w = saved(self.x), saved(self.w)
         need = self.needs_input_grad
-        gx = _apply(Conv2dInputGrad(self.x.shape, self.geometry), gy, w) if need[0] else None
-        gw = _apply(Conv2dWeightGrad(self.w.shape, self.geometry), x, gy) if need[1] else None
+        gx = apply_op(Conv2dInputGrad(self.x.shape, self.geometry), gy, w) if need[0] else None
+        gw = apply_op(Conv2dWeightGrad(self.w.shape, self.geometry), x, gy) if need[1] else None
         if not self.has_bias:
             return gx, gw
         return gx, gw, gy.sum(axis=(0, 2, 3)) if need[2] else None
@@ -99,8 +91,8 @@ class Conv2dInputGrad(Function):
     def backward_recorded(self, gg, saved):
         gy, w = saved(self.gy), saved(self.w)
         need_ggy, need_gw = self.needs_input_grad
-        ggy = _apply(Conv2d(*self.geometry), gg, w) if need_ggy else None
-        gw = _apply(Conv2dWeightGrad(self.w.shape, self.geometry), gg, gy) if need_gw else None
+        ggy = apply_op(Conv2d(*self.geometry), gg, w) if need_ggy else None
+        gw = apply_op(Conv2dWeightGrad(self.w.shape, self.geometry), gg, gy) if need_gw else None
         return ggy, gw
 
 
@@ -128,6 +120,6 @@ class Conv2dWeightGrad(Function):
     def backward_recorded(self, gg, saved):
         x, gy = saved(self.x), saved(self.gy)
         need_gx, need_ggy = self.needs_input_grad
-        gx = _apply(Conv2dInputGrad(self.x.shape, self.geometry), gy, gg) if need_gx else None
-        ggy = _apply(Conv2d(*self.geometry), x, gg) if need_ggy else None
+        gx = apply_op(Conv2dInputGrad(self.x.shape, self.geometry), gy, gg) if need_gx else None
+        ggy = apply_op(Conv2d(*self.geometry), x, gg) if need_ggy else None
         return gx, ggy

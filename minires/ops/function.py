@@ -101,6 +101,15 @@ class Function:
         return f"<{self.name()}>"
 
 
+def apply_op(fn: Function, *inputs: Any) -> Any:
+    """engine.apply, for the backward_recorded methods (create_graph=True) that apply an op of
+    their own (conv's input and weight gradients). Imported at call time, because the ops sit
+    below the engine, which imports them; the first-order path never calls this."""
+    from ..autograd.engine import apply
+
+    return apply(fn, *inputs)
+
+
 def unbroadcast(g: Array, shape: tuple[int, ...]) -> Array:
     """Sum g back down to `shape`, undoing numpy broadcasting.
 

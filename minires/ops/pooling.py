@@ -8,15 +8,7 @@ from __future__ import annotations
 
 from .. import backend
 from ..kernels import pooling as pooling_kernels
-from .function import Array, Function
-
-
-def _apply(fn: Function, *inputs):
-    """engine.apply, for the backward_recorded methods (create_graph=True) only: imported at call
-    time, because the ops sit below the engine (which imports them); this never runs at first order."""
-    from ..autograd.engine import apply
-
-    return apply(fn, *inputs)
+from .function import Array, Function, apply_op
 
 
 class MaxPool2d(Function):
@@ -38,7 +30,7 @@ class MaxPool2d(Function):
     def backward_recorded(self, gy, saved):
         # the same routing as a recorded op (create_graph): linear in gy, and with the winners
         # fixed its derivative in x is 0 (almost everywhere), so the graph goes to gy only
-        return _apply(MaxPool2dInputGrad(self.argmax, self.x_shape, self.kernel_size, self.stride, self.padding), gy)
+        return apply_op(MaxPool2dInputGrad(self.argmax, self.x_shape, self.kernel_size, self.stride, self.padding), gy)
 
 
 class MaxPool2dInputGrad(Function):
