@@ -1,7 +1,7 @@
 """Fine-tune a trained ResNet on a new CIFAR-10 task: vehicles vs animals.
 
     python examples/train_cifar.py --epochs 30                 # first, a trained checkpoint
-    python examples/finetune.py --checkpoint checkpoints/train_cifar.npz
+    python examples/finetune.py --checkpoint checkpoints/train_cifar.pth --save checkpoints/finetuned.pth
     python examples/finetune.py --weights IMAGENET1K_V1        # or torchvision's ImageNet ResNet-18
     python examples/finetune.py --weights resnet18-f37072fd.pth
 
@@ -13,16 +13,20 @@ requires_grad_(False) (by default everything but the last stage and the head; se
 --unfreeze), keep the frozen BatchNorm layers in eval mode so their running statistics
 stay as trained (--frozen-bn), give the new head a larger learning rate than the rest
 through a second parameter group (--head-lr-mult), train briefly, and compare the test
-accuracy before and after.
+accuracy before and after. With --save it writes the fine-tuned model, the optimizer, the
+RNG state and the run's settings at the end, in PyTorch's format as train_cifar.py does
+(torch.load(path, weights_only=True) reads it). It reads train_cifar.py's checkpoints in
+that format and in the .npz format of older minires versions.
 
 The ImageNet ResNet-18 gets the 32x32 CIFAR images as they are, not resized to 224: its
 stem (stride-2 conv, max-pool) makes 8x8 maps of them and layer4 1x1 ones. That runs,
 fast; upsampling the images would suit the weights better but costs ~50x the compute.
 
 Like train_cifar.py, it checks every flag before it reads anything (argparse's error,
-exit status 2), says in one line what is wrong with a checkpoint or data folder it
-cannot use (exit status 1), and stops on Ctrl-C with one line (exit status 130; it
-saves nothing, so there is nothing to resume).
+exit status 2), never replaces an existing --save file without --overwrite, says in one
+line what is wrong with a checkpoint or data folder it cannot use (exit status 1), and
+stops on Ctrl-C with one line (exit status 130; it saves only at the end, so there is
+nothing to resume).
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from train_cifar import (  # examples/ is on sys.path when this file runs as a s
     caused_by_ctrl_c,
     check_sizes,
     check_subset_fits_batch,
+    check_writable,
     load_cifar,
     nonnegative_int,
     positive_float,
@@ -50,7 +55,7 @@ from train_cifar import (  # examples/ is on sys.path when this file runs as a s
 import minires as mr
 import minires.nn.functional as F
 from minires import nn, optim
-from minires.checkpoint import load_checkpoint
+from minires.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from minires.data import CIFAR10, DataLoader
 from minires.vision import models as vision_models
 from minires.vision.models import _weights
@@ -58,7 +63,7 @@ from minires.vision.models import _weights
 # CIFAR-10 classes: airplane automobile bird cat deer dog frog horse ship truck
 VEHICLES = (0, 1, 8, 9)
 NEW_CLASSES = ["vehicle", "animal"]
-DEFAULT_CHECKPOINT = "checkpoints/train_cifar.npz"
+DEFAULT_CHECKPOINT = "checkpoints/train_cifar.pth"
 UNFREEZE = ("head", "last-stage", "all")
 
 
@@ -66,6 +71,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = build_parser()
     args = p.parse_args(argv)
     check_subset_fits_batch(p, args)
+    if args.save is not None:
+        save = Path(args.save)
+        check_writable(p, "--save", save, folder=False)
+        if save.exists() and not args.overwrite:
+            p.error(f"--save {save} already exists; pass --overwrite to replace it, or choose another --save")
     if args.weights is not None:
         try:  # a missing file or an unknown weight name is a bad flag: say so before reading anything
             _weights.resolve("resnet18", args.weights, {})
@@ -76,9 +86,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.checkpoint = DEFAULT_CHECKPOINT
     checkpoint = Path(args.checkpoint)
     if checkpoint.is_dir():
-        p.error(f"--checkpoint {checkpoint} is a folder; it must be the .npz file that train_cifar.py wrote")
+        p.error(f"--checkpoint {checkpoint} is a folder; it must be the checkpoint file that train_cifar.py wrote")
     if not checkpoint.exists():
-        p.error(f"--checkpoint {checkpoint}: no such file; train a model first with examples/train_cifar.py")
+        older = checkpoint.with_suffix(".npz")  # the default name before checkpoints were PyTorch's format
+        hint = f" (an older checkpoint is at {older}: pass --checkpoint {older})" if older.exists() else ""
+        p.error(f"--checkpoint {checkpoint}: no such file{hint}; train a model first with examples/train_cifar.py")
     return args
 
 
@@ -87,7 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
                                 description="Fine-tune a trained CIFAR-10 ResNet on vehicles vs animals.")
     source = p.add_mutually_exclusive_group()
     source.add_argument("--checkpoint", default=None,
-                        help=f"written by train_cifar.py (default {DEFAULT_CHECKPOINT})")
+                        help=f"written by train_cifar.py, in PyTorch's format or an older minires's .npz "
+                             f"(default {DEFAULT_CHECKPOINT})")
     source.add_argument("--weights", default=None, metavar="FILE_OR_NAME",
                         help="instead, a torchvision-named ResNet-18: a .pth/.pt state_dict file, or one of "
                              "torchvision's weight names (IMAGENET1K_V1, DEFAULT), downloaded once into "
@@ -111,6 +124,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="use only the first N training images (at least --batch-size)")
     p.add_argument("--test-subset", type=positive_int, default=None, help="use only the first N test images")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--save", default=None, metavar="FILE",
+                   help="at the end, write the fine-tuned model, optimizer, RNG state and settings to FILE, in "
+                        "PyTorch's format (torch.load and minires.load read it)")
+    p.add_argument("--overwrite", action="store_true", help="let --save replace an existing file")
     return p
 
 
@@ -123,8 +140,8 @@ def fail(message: str, status: int = 1):
 def load_trained(path: str) -> tuple[nn.Module, dict]:
     """The model train_cifar.py saved in path, its weights loaded, and the checkpoint; fail() if unusable."""
     try:
-        state = load_checkpoint(path)
-    except (OSError, ValueError) as e:
+        state = load_checkpoint(path)  # PyTorch's format, or an older minires's .npz
+    except (OSError, CheckpointError) as e:
         fail(str(e) if str(path) in str(e) else f"cannot read {path}: {e}")
     settings = state.get("args")
     if not isinstance(settings, dict) or "model" not in settings or "model" not in state or "epoch" not in state:
@@ -201,12 +218,13 @@ def main(argv: list[str] | None = None) -> dict:
     except (KeyboardInterrupt, SystemError) as e:  # see train_cifar.caused_by_ctrl_c
         if not caused_by_ctrl_c(e):
             raise
-        fail("interrupted; finetune.py saves nothing, so there is nothing to resume: run it again", status=130)
+        fail("interrupted; finetune.py saves only at the end (--save), so there is nothing to resume: run it again",
+             status=130)
         raise  # not reached: fail() exits
 
 
 def finetune(args: argparse.Namespace) -> dict:
-    mr.tune_process()  # threads, OpenMP, malloc: the one explicit speed call (minires/tuning.py)
+    mr.tune_process()  # optional: threads are every core by default; this also keeps freed memory (minires/tuning.py)
     mr.manual_seed(args.seed)
     if args.weights is not None:
         model = load_pretrained(args.weights)
@@ -258,6 +276,11 @@ def finetune(args: argparse.Namespace) -> dict:
               f"{time.perf_counter() - started:.1f} s")
     after = accuracy(model, test_loader)
     print(f"after fine-tuning: test accuracy {100 * after:.2f}% (was {100 * before:.2f}%)")
+    if args.save is not None:  # laid out as train_cifar.py's checkpoints; there is no scheduler here
+        save_checkpoint(args.save, model=model.state_dict(), optimizer=opt.state_dict(), epoch=args.epochs,
+                        rng=mr.get_rng_state(), args=vars(args), source=source,
+                        metrics={"test_acc_before": before, "test_acc_after": after})
+        print(f"saved {args.save}")
     return {"before": before, "after": after, "model": model, "optimizer": opt}
 
 

@@ -6,8 +6,14 @@
     python examples/train_cifar.py --epochs 182 --schedule multistep --warmup-epochs 0 --weight-decay 1e-4  # the paper's
 
 Every epoch prints one line (train and test loss/accuracy, time, images/s), saves a
-checkpoint (model with its BatchNorm buffers, optimizer, scheduler, epoch, RNG state),
-appends to a CSV of metrics and redraws a PNG of the curves.
+checkpoint (model with its BatchNorm buffers, optimizer, scheduler, epoch, RNG state, the
+run's settings and metrics) in PyTorch's format, so torch.load(path, weights_only=True)
+reads it too, appends to a CSV of metrics and redraws a PNG of the curves. --resume also
+reads the .npz checkpoints of older minires versions.
+
+Any --epochs works with the default flags: the default 2 warm-up epochs are shortened to
+half the run when they would not fit (--epochs 1 or 2), and the first line says so. A
+--warmup-epochs given on the command line that does not fit is refused.
 
 What the script refuses, and how it stops:
 
@@ -46,7 +52,7 @@ from tqdm import tqdm
 import minires as mr
 import minires.nn.functional as F
 from minires import optim
-from minires.checkpoint import load_checkpoint, save_checkpoint
+from minires.checkpoint import CheckpointError, is_npz_checkpoint, load_checkpoint, save_checkpoint
 from minires.data import CIFAR10, DataLoader, transforms
 from minires.nn import models
 
@@ -69,6 +75,10 @@ MODELS = ["resnet20", "resnet32", "resnet44", "resnet56", "resnet110",  # the pa
 # The flags that define a run: --resume refuses to continue a checkpoint saved with other values.
 RUN_FLAGS = ["model", "epochs", "batch_size", "lr", "momentum", "nesterov", "weight_decay", "schedule",
              "warmup_epochs", "label_smoothing", "seed", "train_subset"]
+# What a checkpoint holds, one dict written with minires.save (so torch.load(path, weights_only=True) reads it):
+# model, optimizer, scheduler: their state_dicts in PyTorch's layout (tensors under PyTorch's names and keys);
+# epoch: the epochs done; rng: minires's generator state (numbers and strings); args: vars(args), the flags;
+# metrics: {"names": metrics.csv's columns, "rows": one list per epoch}.
 CHECKPOINT_KEYS = ["model", "optimizer", "scheduler", "epoch", "rng", "args", "metrics"]
 
 
@@ -145,9 +155,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weight-decay", type=nonnegative_float, default=DEFAULTS["weight_decay"], help=">= 0")
     p.add_argument("--schedule", choices=["cosine", "multistep", "onecycle", "constant"],
                    default=DEFAULTS["schedule"], help="multistep: x0.1 at 50%% and 75%% of the epochs (the paper)")
-    p.add_argument("--warmup-epochs", type=nonnegative_float, default=DEFAULTS["warmup_epochs"],
-                   help="linear warm-up before the cosine schedule, >= 0 and less than --epochs "
-                        "(the other schedules ignore it)")
+    p.add_argument("--warmup-epochs", type=nonnegative_float, default=None,
+                   help=f"linear warm-up before the cosine schedule, >= 0 and less than --epochs (default "
+                        f"{DEFAULTS['warmup_epochs']}, or half the run when --epochs is {DEFAULTS['warmup_epochs']} "
+                        f"or less; the other schedules ignore it)")
     p.add_argument("--label-smoothing", type=fraction, default=DEFAULTS["label_smoothing"], help="in [0, 1)")
     p.add_argument("--data", default="./data", help="folder holding cifar-10-batches-py/ (downloaded if absent)")
     p.add_argument("--skip-content-check", action="store_true",
@@ -157,7 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=nonnegative_int, default=0, help="integer >= 0")
     p.add_argument("--threads", type=positive_int, default=None,
                    help="CPU threads, integer >= 1 (default: MINIRES_THREADS or all cores)")
-    p.add_argument("--checkpoint", default="checkpoints/train_cifar.npz", help="the .npz file saved every epoch")
+    p.add_argument("--checkpoint", default="checkpoints/train_cifar.pth",
+                   help="the file saved every epoch, in PyTorch's format whatever its name (torch.load reads it); "
+                        "--resume also reads an .npz checkpoint of older minires versions")
     p.add_argument("--resume", action="store_true", help="continue the run saved in --checkpoint")
     p.add_argument("--overwrite", action="store_true", help="start a new run even if --checkpoint exists")
     p.add_argument("--out", default="runs/train_cifar", help="folder for metrics.csv and curves.png")
@@ -187,10 +200,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def check_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """The checks that involve more than one flag, or the file system; p.error on the first failure."""
     check_subset_fits_batch(p, args)
-    if args.schedule == "cosine" and args.warmup_epochs >= args.epochs:
-        p.error(f"--warmup-epochs (default {DEFAULTS['warmup_epochs']}) must be less than --epochs "
-                f"({args.epochs}) with the cosine schedule, got {args.warmup_epochs:g}; pass a smaller "
-                f"--warmup-epochs, e.g. 0")
+    if args.warmup_epochs is None:  # not given: the default, shortened if it does not fit
+        args.warmup_epochs = default_warmup(args.epochs, args.schedule)
+    elif args.schedule == "cosine" and args.warmup_epochs >= args.epochs:
+        p.error(f"--warmup-epochs {args.warmup_epochs:g} must be less than --epochs {args.epochs} with the cosine "
+                f"schedule; pass a smaller --warmup-epochs (e.g. {args.epochs / 2:g}, or 0), or leave it out for "
+                f"the default, shortened to fit")
     if args.threads is not None:
         limit = os.cpu_count() or 1
         if mr.backend.numba_available():
@@ -211,8 +226,10 @@ def check_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         p.error("--resume and --overwrite exclude each other: --resume continues the run in --checkpoint, "
                 "--overwrite starts a new one over it")
     if args.resume and not checkpoint.exists():
-        p.error(f"--resume: there is no checkpoint at {checkpoint} to continue (leave out --resume to start a "
-                f"new run, or point --checkpoint at the run's file)")
+        older = checkpoint.with_suffix(".npz")  # the default name before checkpoints were PyTorch's format
+        hint = f"; an older checkpoint is at {older}" if checkpoint.suffix == ".pth" and older.exists() else ""
+        p.error(f"--resume: there is no checkpoint at {checkpoint} to continue{hint} (leave out --resume to start "
+                f"a new run, or point --checkpoint at the run's file)")
     if not args.resume and not args.overwrite and checkpoint.exists():
         p.error(f"--checkpoint {checkpoint} already exists; pass --resume to continue that run, or --overwrite "
                 f"to start a new run over it (or choose another --checkpoint)")
@@ -223,7 +240,7 @@ def check_writable(p: argparse.ArgumentParser, flag: str, path: Path, folder: bo
     if folder and path.exists() and not path.is_dir():
         p.error(f"{flag} {path} is a file; it must be a folder (or a name for a new one)")
     if not folder and path.is_dir():
-        p.error(f"{flag} {path} is a folder; it must be a file name, such as {path / 'train_cifar.npz'}")
+        p.error(f"{flag} {path} is a folder; it must be a file name, such as {path / 'train_cifar.pth'}")
     existing = path if folder and path.is_dir() else path.parent
     while not existing.exists() and existing != existing.parent:  # the nearest folder that is already there
         existing = existing.parent
@@ -231,6 +248,14 @@ def check_writable(p: argparse.ArgumentParser, flag: str, path: Path, folder: bo
         p.error(f"{flag} {path}: {existing} is a file, so no folder can be made inside it")
     if not os.access(existing, os.W_OK | os.X_OK):
         p.error(f"{flag} {path}: cannot write in {existing} (permission denied)")
+
+
+def default_warmup(epochs: int, schedule: str) -> float:
+    """--warmup-epochs when it is not given: DEFAULTS' 2, or half the run when 2 would leave the
+    cosine schedule nothing to decay (--epochs 1 warms up for half an epoch, then decays)."""
+    if schedule == "cosine" and DEFAULTS["warmup_epochs"] >= epochs:
+        return epochs / 2
+    return DEFAULTS["warmup_epochs"]
 
 
 def build_model(name: str) -> mr.nn.Module:
@@ -368,6 +393,8 @@ def command(args: argparse.Namespace, *, resume: bool) -> str:
     for name, value in vars(args).items():
         if name in ("resume", "overwrite", "stop_after") or value == defaults[name]:
             continue
+        if name == "warmup_epochs" and value == default_warmup(args.epochs, args.schedule):
+            continue
         flag = "--" + name.replace("_", "-")
         words += [flag] if value is True else [flag, shown(value)]
     if resume:
@@ -440,8 +467,8 @@ def resume_state(args: argparse.Namespace) -> dict:
     """The checkpoint to continue, once it is known to be readable and to hold this same run."""
     checkpoint = Path(args.checkpoint)
     try:
-        state = load_checkpoint(checkpoint)
-    except (OSError, ValueError) as e:
+        state = load_checkpoint(checkpoint)  # PyTorch's format, or an older minires's .npz
+    except (OSError, CheckpointError) as e:
         fail(f"--resume: {e}" if str(checkpoint) in str(e) else f"--resume: cannot read {checkpoint}: {e}")
     missing = [key for key in CHECKPOINT_KEYS if key not in state]
     if missing or not isinstance(state["args"], dict):
@@ -495,7 +522,7 @@ def caused_by_ctrl_c(error: BaseException) -> bool:
 
 
 def train(args: argparse.Namespace, state: dict | None, progress: Progress) -> dict:
-    mr.tune_process(args.threads)  # threads, OpenMP, malloc: the one explicit speed call (minires/tuning.py)
+    mr.tune_process(args.threads)  # optional: threads are every core by default; this also keeps freed memory (minires/tuning.py)
     mr.manual_seed(args.seed)
     rank, world = 0, 1
     if args.distributed:  # every rank runs all of this; rank 0 alone prints and writes
@@ -532,6 +559,7 @@ def train(args: argparse.Namespace, state: dict | None, progress: Progress) -> d
     out.mkdir(parents=True, exist_ok=True)
     rows: list[dict] = []
     start_epoch = 0
+    older_format = state is not None and is_npz_checkpoint(checkpoint)
     if state is not None:
         try:
             model.load_state_dict(state["model"])
@@ -543,7 +571,9 @@ def train(args: argparse.Namespace, state: dict | None, progress: Progress) -> d
         except (KeyError, ValueError, TypeError, IndexError) as e:
             fail(f"--resume: {checkpoint} does not fit this run: {e.args[0] if e.args else e}")
         if main_rank:
-            print(f"resumed from {checkpoint} after epoch {start_epoch}")
+            older = (" (an .npz checkpoint of an older minires; it is saved in PyTorch's format from now on, "
+                     "under the same name)" if older_format else "")
+            print(f"resumed from {checkpoint} after epoch {start_epoch}{older}")
     # the training steps go through DDP (gradients averaged over the ranks); saving and testing use model itself
     net = mr.nn.parallel.DistributedDataParallel(model) if args.distributed else model
 
@@ -554,8 +584,10 @@ def train(args: argparse.Namespace, state: dict | None, progress: Progress) -> d
     if main_rank:
         print(f"minires {mr.__version__} | {args.model} ({n_params / 1e6:.2f}M params) | {args.device} | "
               f"kernels: {kernels} | seed {args.seed} | batch {args.batch_size}{ranks}, lr {args.lr}, "
-              f"wd {args.weight_decay}, {args.schedule} schedule, {args.epochs} epochs | "
+              f"wd {args.weight_decay}, {schedule_text(args)} | "
               f"{len(train_set)} train / {len(test_set)} test images", flush=True)
+    if checkpoint.suffix == ".npz" and not older_format and main_rank:
+        print(f"note: {checkpoint} is saved in PyTorch's format, whatever its name says (torch.load reads it)")
     if start_epoch >= args.epochs and main_rank:
         print(f"nothing to do: {checkpoint} holds all {args.epochs} epochs of this run")
 
@@ -627,6 +659,16 @@ def train(args: argparse.Namespace, state: dict | None, progress: Progress) -> d
     if rows and main_rank:
         print(f"final test accuracy {100 * rows[-1]['test_acc']:.2f}% after {rows[-1]['epoch']} epochs")
     return {"rows": rows, "model": model}
+
+
+def schedule_text(args: argparse.Namespace) -> str:
+    """The header's 'cosine schedule, 30 epochs', saying so when the default warm-up was shortened to fit."""
+    text = f"{args.schedule} schedule, {args.epochs} epochs"
+    default = DEFAULTS["warmup_epochs"]
+    if args.schedule == "cosine" and default >= args.epochs and args.warmup_epochs == default_warmup(args.epochs, "cosine"):
+        epochs = "epoch" if args.warmup_epochs == 1 else "epochs"
+        text += f" (warm-up {args.warmup_epochs:g} {epochs}: the default {default} shortened to fit)"
+    return text
 
 
 def check_subset_fits_batch(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:

@@ -5,10 +5,10 @@
     loss = (x @ mr.randn(3, 2)).relu().sum()
     loss.backward()          # x.grad now holds dloss/dx
 
-Layers, bottom to top: backend -> kernels -> ops (array math) -> tensor (graph)
--> gradcheck -> nn. See DESIGN.md. Importing minires changes nothing in your process;
-`minires.tune_process()` is the one explicit call that sets threads, OpenMP and malloc
-up for training (minires/tuning.py).
+Layers, bottom to top: backend -> kernels -> ops (array math) -> tensor and autograd
+(the graph, the backward walk) -> gradcheck -> nn (README.md, Layout). Importing minires changes
+nothing in your process, and it is fast with no call at all: one worker per core, as
+PyTorch (minires/tuning.py).
 """
 
 import numpy as np

@@ -32,7 +32,7 @@ import numpy as np
 
 IMPLEMENTATIONS = ("reference", "numba", "cupy")
 
-# name -> implementation of the most recent call that went through kernel();
+# name -> implementation of the most recent call that went through choose();
 # lets a user (or a test) ask "which implementation ran?"
 last_used: dict[str, str] = {}
 

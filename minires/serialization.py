@@ -27,6 +27,17 @@ weights_only=True does) is enough: a name outside the short list below raises
 UnsafeGlobalError before anything is called. The allowed names map to minires's own small
 functions, never to torch's. As a second check, the loaded object must be made only of
 dicts, lists, tuples, Tensors, numbers, strings and None.
+
+A file that cannot be read raises LoadError, one type for every kind of trouble: a file
+cut short or corrupted, an empty file, a text file, a plain pickle, an .npz, a zip of
+something else. Its message names the file and says what is wrong. Nothing is loaded
+wrong silently: every entry of a zip-format file carries a CRC-32, which zipfile checks as
+the entry is read, so a damaged byte is an error rather than a changed weight. (The
+legacy format has no checksums; a byte flipped among its numbers cannot be noticed.)
+A file that cannot be opened at all (none there, a folder) raises OSError, as open() does.
+
+minires.save writes a path atomically (write_atomically: a temporary file, then a rename),
+so a save that is interrupted or killed leaves the previous file as it was.
 """
 
 from __future__ import annotations
@@ -34,6 +45,8 @@ from __future__ import annotations
 import io
 import os
 import pickle
+import re
+import secrets
 import struct
 import zipfile
 from collections import OrderedDict
@@ -43,10 +56,14 @@ from typing import Any, BinaryIO, ClassVar
 
 import numpy as np
 
-from .checkpoint import write_atomically
 from .tensor import Tensor
 
-__all__ = ["UnsafeGlobalError", "load", "save"]
+try:
+    import fcntl
+except ImportError:  # Windows: an open file cannot be deleted there, which protects it as well
+    fcntl = None
+
+__all__ = ["LoadError", "UnsafeGlobalError", "load", "save", "write_atomically"]
 
 # torch's storage types and the numpy dtype of their elements. bfloat16 has no numpy dtype:
 # it is float32 with the low 16 bits of the mantissa dropped, so it is loaded as float32.
@@ -61,8 +78,17 @@ _LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 _LEGACY_PROTOCOL = 1001
 
 
-class UnsafeGlobalError(pickle.UnpicklingError):
-    """A file whose pickle names a global outside minires.load's allow-list."""
+class LoadError(pickle.UnpicklingError, RuntimeError):
+    """A file minires.load cannot read: damaged (truncated, corrupt) or not a torch.save file.
+
+    The one type minires.load raises for a bad file; the message names the file and what is
+    wrong. It is both exceptions torch.load raises for such files, pickle.UnpicklingError (a
+    file weights_only=True refuses) and RuntimeError (a damaged zip), so an `except` written
+    for torch.load catches it here too."""
+
+
+class UnsafeGlobalError(LoadError):
+    """A file whose pickle names a global outside minires.load's allow-list (a kind of LoadError)."""
 
 
 class _StorageType:
@@ -159,7 +185,7 @@ class _SafeUnpickler(pickle._Unpickler):
     def load_build(self) -> None:
         state, obj = self.stack[-1], self.stack[-2]
         if type(obj) is not OrderedDict or not isinstance(state, dict) or not set(state) <= {"_metadata"}:
-            raise pickle.UnpicklingError(
+            raise LoadError(
                 f"minires.load: {self.filename} sets the attributes {_describe_state(state)} of a "
                 f"{type(obj).__name__}; only a state_dict's _metadata may be set"
             )
@@ -170,7 +196,7 @@ class _SafeUnpickler(pickle._Unpickler):
     def persistent_load(self, pid: Any) -> np.ndarray:
         if self.load_storage is None or not (isinstance(pid, tuple) and pid and pid[0] == "storage"
                                              and isinstance(pid[1], _StorageType)):
-            raise pickle.UnpicklingError(f"minires.load: {self.filename} has an unknown persistent id {pid!r}")
+            raise LoadError(f"minires.load: {self.filename} has an unknown persistent id {pid!r}")
         return self.load_storage(pid)
 
 
@@ -194,23 +220,48 @@ def _element_size(storage_type: _StorageType) -> int:
     return 2 if storage_type.dtype == "bfloat16" else np.dtype(storage_type.dtype).itemsize
 
 
+def _read(data: bytes, filename: str) -> tuple[Any, list[str]]:
+    """(the object, the saved location of each storage), by the container the bytes hold."""
+    if not data:
+        raise _damaged(filename, "the file is empty")
+    if data.startswith(b"PK"):  # a zip archive (PyTorch >= 1.6): its first local header
+        try:
+            zf = zipfile.ZipFile(io.BytesIO(data))
+        except zipfile.BadZipFile:
+            raise _damaged(filename, f"{len(data)} bytes that start as a zip archive, but the table of contents "
+                                     f"that ends every complete zip file is missing or unreadable") from None
+        with zf:
+            return _load_zip(zf, filename)
+    return _load_legacy(io.BytesIO(data), filename)
+
+
 def _load_zip(zf: zipfile.ZipFile, filename: str) -> tuple[Any, list[str]]:
-    """(the object, the saved location of each storage) from a zip-format file."""
+    """(the object, the saved location of each storage) from a zip-format file. Every
+    zf.read checks the entry's CRC-32, so no damaged byte is loaded."""
     names = zf.namelist()
     pkl = next((n for n in names if n.endswith("/data.pkl")), None)
     if pkl is None:
-        raise pickle.UnpicklingError(f"minires.load: {filename} is a zip file but has no <name>/data.pkl: not a torch.save file")
+        hint = ("; an .npz file? np.load reads those, and minires.checkpoint.load_checkpoint minires's "
+                "older .npz checkpoints" if names and all(n.endswith(".npy") for n in names) else "")
+        raise _not_torch(filename, f"a zip archive of {_some(names) or 'nothing'}, with no <name>/data.pkl{hint}")
     prefix = pkl[: -len("data.pkl")]
     byteorder = zf.read(prefix + "byteorder").decode() if prefix + "byteorder" in names else "little"
+    if byteorder not in ("little", "big"):
+        raise _damaged(filename, f"its byteorder entry says {byteorder[:20]!r}, not 'little' or 'big'")
+    size = sum(info.file_size for info in zf.infolist())
     storages: dict[str, np.ndarray] = {}
     locations: list[str] = []
 
     def load_storage(pid: tuple) -> np.ndarray:
         _, storage_type, key, location, numel = pid
+        _check_storage(filename, key, location, numel, storage_type, size)
         if key not in storages:
-            data = zf.read(f"{prefix}data/{key}")
+            entry = f"{prefix}data/{key}"
+            if entry not in names:
+                raise _damaged(filename, f"the pickle names storage {key!r}, but there is no entry {entry!r}")
+            data = zf.read(entry)
             if len(data) < numel * _element_size(storage_type):
-                raise pickle.UnpicklingError(f"minires.load: {filename}: storage {key} is shorter than {numel} elements")
+                raise _damaged(filename, f"storage {key!r} holds {len(data)} bytes, fewer than its {numel} elements")
             storages[key] = _storage_from_bytes(data, storage_type, byteorder)[:numel]
             locations.append(location)
         return storages[key]
@@ -218,14 +269,16 @@ def _load_zip(zf: zipfile.ZipFile, filename: str) -> tuple[Any, list[str]]:
     return _SafeUnpickler(io.BytesIO(zf.read(pkl)), filename, load_storage).load(), locations
 
 
-def _load_legacy(f: BinaryIO, filename: str) -> tuple[Any, list[str]]:
+def _load_legacy(f: io.BytesIO, filename: str) -> tuple[Any, list[str]]:
     """(the object, the saved location of each storage) from a legacy-format stream."""
-    magic = _SafeUnpickler(f, filename).load()
-    if magic != _LEGACY_MAGIC:
-        raise pickle.UnpicklingError(f"minires.load: {filename} is neither a zip nor a legacy torch.save file")
+    size = len(f.getbuffer())
+    magic = _first_pickle(f, filename)
+    if type(magic) is not int or magic != _LEGACY_MAGIC:
+        raise _not_torch(filename, f"it is {_describe_start(f.getvalue(), magic)}; a torch.save file is a zip archive, "
+                                   f"or before PyTorch 1.6 a stream that starts with a pickled magic number")
     protocol = _SafeUnpickler(f, filename).load()
-    if protocol != _LEGACY_PROTOCOL:
-        raise pickle.UnpicklingError(f"minires.load: {filename} has legacy protocol {protocol}, expected {_LEGACY_PROTOCOL}")
+    if type(protocol) is not int or protocol != _LEGACY_PROTOCOL:
+        raise _damaged(filename, f"legacy protocol {protocol!r}, expected {_LEGACY_PROTOCOL}")
     sys_info = _SafeUnpickler(f, filename).load()
     byteorder = "little" if not isinstance(sys_info, dict) or sys_info.get("little_endian", True) else "big"
 
@@ -236,6 +289,7 @@ def _load_legacy(f: BinaryIO, filename: str) -> tuple[Any, list[str]]:
 
     def load_storage(pid: tuple) -> np.ndarray:
         _, storage_type, key, location, numel, view = pid
+        _check_storage(filename, key, location, numel, storage_type, size)
         if key not in roots:
             roots[key] = np.empty(numel, dtype=np.float32 if storage_type.dtype == "bfloat16" else storage_type.dtype), storage_type
             locations.append(location)
@@ -247,16 +301,73 @@ def _load_legacy(f: BinaryIO, filename: str) -> tuple[Any, list[str]]:
 
     obj = _SafeUnpickler(f, filename, load_storage).load()
     keys = _SafeUnpickler(f, filename).load()
+    if not isinstance(keys, list):
+        raise _damaged(filename, f"its list of storage keys is a {type(keys).__name__}")
     for key in keys:
         if key not in roots:
-            raise pickle.UnpicklingError(f"minires.load: {filename} has data for storage {key!r}, which nothing uses")
+            raise _damaged(filename, f"it has data for storage {key!r}, which nothing uses")
         root, storage_type = roots[key]
-        (count,) = struct.unpack("<q", f.read(8))
-        data = f.read(count * _element_size(storage_type))
+        head = f.read(8)
+        count = struct.unpack("<q", head)[0] if len(head) == 8 else -1
+        data = f.read(max(count, 0) * _element_size(storage_type))
         if count != root.size or len(data) != count * _element_size(storage_type):
-            raise pickle.UnpicklingError(f"minires.load: {filename} is truncated or corrupt (storage {key!r})")
+            raise _damaged(filename, f"storage {key!r} should hold {root.size} elements, and the file has "
+                                     f"{len(data) // _element_size(storage_type)}")
         root[:] = _storage_from_bytes(data, storage_type, byteorder)
     return obj, locations
+
+
+def _first_pickle(f: io.BytesIO, filename: str) -> Any:
+    """The first pickle in f (a legacy file's magic number), or _NOT_A_PICKLE. A global
+    outside the allow-list still raises UnsafeGlobalError, naming it."""
+    try:
+        return _SafeUnpickler(f, filename).load()
+    except UnsafeGlobalError:
+        raise
+    except Exception:  # noqa: BLE001 (not a pickle at all: the caller says what the file seems to be)
+        return _NOT_A_PICKLE
+
+
+_NOT_A_PICKLE = object()
+
+
+def _check_storage(filename: str, key: Any, location: Any, numel: Any, storage_type: _StorageType, size: int) -> None:
+    """A storage id's parts are of the right types, and its numbers fit in the file (so no
+    damaged count can make the loader allocate more memory than the file could fill)."""
+    if not isinstance(key, str) or not isinstance(location, str):
+        raise _damaged(filename, f"a storage id with key {key!r} and location {location!r}, which must be strings")
+    if type(numel) is not int or not 0 <= numel * _element_size(storage_type) <= size:
+        raise _damaged(filename, f"storage {key!r} claims {numel!r} elements, more than the file's {size} bytes hold")
+
+
+def _damaged(filename: str, what: str) -> LoadError:
+    return LoadError(f"minires.load: {filename} is damaged (truncated or corrupt: {what})")
+
+
+def _not_torch(filename: str, what: str) -> LoadError:
+    return LoadError(f"minires.load: {filename} is not a torch.save file ({what})")
+
+
+def _reason(e: BaseException) -> str:
+    text = str(e).strip() or "no details"
+    return f"{type(e).__name__}: {text[:200]}"
+
+
+def _some(names: list[str], limit: int = 4) -> str:
+    shown = ", ".join(repr(n) for n in names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def _describe_start(data: bytes, first: Any = _NOT_A_PICKLE) -> str:
+    """What a file that is not PyTorch's seems to be, from its first bytes (and first pickle)."""
+    if first is not _NOT_A_PICKLE:
+        return f"a pickle of a {type(first).__name__}"
+    if data.startswith(b"\x93NUMPY"):
+        return "a single numpy array, saved with np.save"
+    head = data[:40]
+    if all(32 <= b < 127 or b in b"\t\r\n" for b in head):
+        return f"text starting {head.decode()!r}"
+    return f"bytes starting {head[:8]!r}"
 
 
 def _copy_out(obj: Any, filename: str, path: str = "") -> Any:
@@ -273,7 +384,7 @@ def _copy_out(obj: Any, filename: str, path: str = "") -> Any:
         for i, value in enumerate(obj):
             _copy_out(value, filename, f"{path}[{i}]")
     elif not (obj is None or isinstance(obj, (bool, int, float, complex, str, bytes))):
-        raise pickle.UnpicklingError(
+        raise LoadError(
             f"minires.load: {filename} holds a {type(obj).__name__} at {path or 'the top'}; minires loads only "
             f"dicts, lists, tuples, tensors, numbers, strings and None"
         )
@@ -327,6 +438,9 @@ def load(f: str | os.PathLike | BinaryIO, map_location: Any = None, weights_only
 
     weights_only must stay True: loading never runs code from the file, and a file that
     names any global outside a short allow-list raises UnsafeGlobalError naming it.
+
+    A file that cannot be read (damaged, truncated, or not a torch.save file) raises
+    LoadError, naming the file and what is wrong; OSError if there is no file to open.
     """
     if weights_only is False:
         raise NotImplementedError(
@@ -334,17 +448,18 @@ def load(f: str | os.PathLike | BinaryIO, map_location: Any = None, weights_only
             "names; minires never does. Save state_dicts (tensors, numbers, strings in dicts and lists) instead"
         )
     if isinstance(f, (str, os.PathLike)):
-        filename, data = str(f), Path(f).read_bytes()
+        filename, data = str(f), Path(f).read_bytes()  # OSError if there is no such file
     else:
         filename, data = str(getattr(f, "name", "the file object")), f.read()
-    stream = io.BytesIO(data)
-    if zipfile.is_zipfile(stream):
-        with zipfile.ZipFile(stream) as zf:
-            obj, locations = _load_zip(zf, filename)
-    else:
-        stream.seek(0)  # is_zipfile read the end of the file
-        obj, locations = _load_legacy(stream, filename)
-    obj = _copy_out(obj, filename)
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"minires.load: {filename} was opened in text mode; open it with 'rb'")
+    try:
+        obj, locations = _read(bytes(data), filename)
+        obj = _copy_out(obj, filename)
+    except (LoadError, MemoryError):
+        raise
+    except Exception as e:  # whatever else damaged bytes provoke in zipfile, pickle or a rebuild function
+        raise _damaged(filename, _reason(e)) from e
     device = _target_device(map_location, locations)
     return obj if device == "cpu" else _move(obj, device)
 
@@ -475,3 +590,106 @@ def _write_zip(f: BinaryIO, writer: _PickleWriter) -> None:
         for key, array in enumerate(writer.storages):
             add(f"data/{key}", array.astype(array.dtype.newbyteorder("<"), copy=False).tobytes())
         add("version", b"3\n")
+
+
+# ------------------------------------------------------------------ writing atomically
+def write_atomically(path: Path, write: Callable[[BinaryIO], None]) -> None:
+    """Call write(f) on a temporary file next to path, then rename it over path (used by
+    minires.save and so by save_checkpoint): a save that fails or is killed midway leaves the
+    previous file as it was."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp_name = _create_temp(path)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+            if fcntl is not None:  # rename while still holding the lock (see _remove_leftover_temps)
+                os.replace(temp_name, path)  # atomic on POSIX
+        if fcntl is None:  # Windows renames only closed files
+            os.replace(temp_name, path)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+    _fsync_directory(path.parent)
+    _remove_leftover_temps(path)
+
+
+# The temporary file is ".{name}.{8 characters}.tmp" next to the checkpoint; older minires
+# versions made the same names with tempfile.mkstemp, whose 8 characters are [a-z0-9_].
+def _temp_pattern(path: Path) -> re.Pattern[str]:
+    return re.compile(re.escape(f".{path.name}.") + r"[a-z0-9_]{8}\.tmp")
+
+
+def _create_temp(path: Path) -> tuple[int, str]:
+    """A new, exclusively created and (on POSIX) flock-ed temporary file next to path.
+
+    It is created with mode 0o666, which the kernel reduces by the umask (or the folder's
+    default ACL) exactly as for any file the user's programs create. This avoids reading
+    the umask, which can only be done race-free on Linux (/proc/self/status): the usual
+    os.umask(0)-then-restore briefly changes it for every thread of the process.
+    mkstemp, used before, makes 0o600 files that no group member can read.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+    for extra in ("O_BINARY", "O_NOFOLLOW", "O_CLOEXEC"):
+        flags |= getattr(os, extra, 0)
+    for _ in range(100):
+        name = str(path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            fd = os.open(name, flags, 0o666)
+        except FileExistsError:
+            continue
+        if fcntl is None:
+            return fd, name
+        # Another process's _remove_leftover_temps may have locked and deleted the file
+        # between our open and our lock; if our name no longer leads to our file, start over.
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            if os.path.samestat(os.fstat(fd), os.stat(name, follow_symlinks=False)):
+                return fd, name
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+    raise FileExistsError(f"minires.save: could not create a temporary file next to {path}")
+
+
+def _remove_leftover_temps(path: Path) -> None:
+    """Delete the temporary files of saves of this checkpoint that were killed (SIGKILL, a
+    power cut) before they could clean up. Only names of exactly our pattern are touched,
+    and only files no live save holds: a save keeps its temporary file flock-ed, and the
+    kernel drops the lock of a killed process."""
+    pattern = _temp_pattern(path)
+    try:
+        names = [entry.name for entry in os.scandir(path.parent) if pattern.fullmatch(entry.name)]
+    except OSError:
+        return
+    for name in names:
+        leftover = path.parent / name
+        try:
+            if fcntl is None:
+                leftover.unlink()  # fails on Windows if a live save still has it open
+                continue
+            fd = os.open(leftover, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                leftover.unlink()
+            finally:
+                os.close(fd)
+        except OSError:  # in use by a running save, already gone, or not ours to delete
+            continue
+
+
+def _fsync_directory(folder: Path) -> None:
+    """Make the rename itself durable: until the folder is synced, a power cut can bring back
+    the previous checkpoint (intact, but older than what the run reported as saved). One
+    small sync per save. Not possible on Windows or some filesystems; then skipped."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -1,28 +1,21 @@
-"""Process-wide CPU settings: threads, BLAS, OpenMP and malloc. Nothing here happens on import.
+"""Threads, and what else a training process may want. Nothing here happens on import.
 
-`import minires` leaves your process as it found it. A training script asks for speed
-with one call at its top (the examples and benchmarks do):
+minires is fast by default, as PyTorch is: it uses one worker thread per core this process
+may run on (MINIRES_THREADS overrides), with no call at all. Everything its speed needs it
+arranges inside its own calls and undoes afterwards (kernels/_chunks.py): BLAS is held at
+one thread only while minires's workers run their matrix products, and minires runs its
+loop kernels on those same workers rather than on OpenMP threads, which spin while they
+wait. So `import minires` leaves your process as it found it, and numpy code of your own
+between steps sees BLAS as it left it.
 
-    import minires as mr
-    mr.tune_process()          # or mr.tune_process(threads=2)
+    mr.set_num_threads(4)       # as torch.set_num_threads: how many threads minires uses
+    mr.get_num_threads()        # as torch.get_num_threads
 
-which does, visibly, what each of these lines says (docs/fast.md measures each):
-
-1. `set_num_threads(threads)`: the fast convolution runs `threads` chunks of the batch at
-   once, one per worker thread, each with its own one-thread matrix product, so BLAS is
-   set to one thread; Numba's parallel kernels use `threads` threads too.
-2. OpenMP's idle threads sleep at once (OMP_WAIT_POLICY=PASSIVE) instead of spinning. A
-   step alternates between the Numba kernels (OpenMP threads) and the chunk workers
-   hundreds of times; spinning OpenMP threads steal the cores from the workers (a
-   ResNet-20 step measured 1.6x slower). OpenMP reads this when Numba first starts its
-   threads, so it takes effect only if no parallel kernel has run yet (it warns otherwise).
-3. glibc's malloc keeps freed memory for reuse instead of handing it back to the operating
-   system and faulting it in again, page by page, next step (~34,000 page faults per
-   ResNet-20 step at batch 128, measured; with this, 6). Linux with glibc only; skipped when
-   MALLOC_* or GLIBC_TUNABLES is in the environment (you chose for yourself).
-
-`set_num_threads` alone is PyTorch's `torch.set_num_threads`; `get_num_threads` reads it back.
-
+`tune_process()` is minires's one optional extra, for a process that does nothing but train:
+threads, plus glibc's malloc told to keep freed memory for reuse instead of handing it back
+to the operating system and faulting it in again, page by page, next step (Linux with glibc
+only; skipped when MALLOC_* or GLIBC_TUNABLES is in the environment: you chose for yourself).
+docs/fast.md measures what it still gives.
 """
 
 from __future__ import annotations
@@ -30,71 +23,35 @@ from __future__ import annotations
 import ctypes
 import os
 import sys
-import warnings
 
 from .kernels import _chunks
+from .kernels._chunks import default_threads
 
-_blas_limiter = None  # threadpoolctl's handle on the BLAS limit we set (kept so it stays set)
+__all__ = ["default_threads", "get_num_threads", "keep_freed_memory", "set_num_threads", "tune_process"]
 
 
 def get_num_threads() -> int:
-    """The number of threads the CPU kernels use (1 until set_num_threads or tune_process)."""
+    """The number of threads minires's CPU kernels use (default: the cores this process may use)."""
     return _chunks.workers()
 
 
 def set_num_threads(n: int) -> None:
-    """Use n threads on the CPU: n convolution chunks at once (BLAS then at one thread
-    inside each), and n threads for Numba's parallel kernels. As torch.set_num_threads."""
-    global _blas_limiter
+    """Use n threads on the CPU, as torch.set_num_threads: n convolution chunks and n ranges
+    of every loop kernel at once (BLAS at one thread inside each, while they run)."""
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"set_num_threads: n must be a positive int, got {n!r}")
     _chunks.set_workers(n)
-    try:
-        import numba
-    except ImportError:  # without numba the reference kernels run: nothing to set there
-        pass
-    else:
-        numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
-    from threadpoolctl import threadpool_limits
-
-    if _blas_limiter is not None:  # undo our previous limit first, so n = 1 gives BLAS back its own
-        _blas_limiter.restore_original_limits()
-        _blas_limiter = None
-    if n > 1:  # each chunk worker runs its own matrix product: one BLAS thread per worker
-        _blas_limiter = threadpool_limits(limits=1, user_api="blas")
-
-
-def default_threads() -> int:
-    """MINIRES_THREADS if set, else the cores this process may run on."""
-    if os.environ.get("MINIRES_THREADS", "").strip():
-        value = os.environ["MINIRES_THREADS"]
-        if not value.strip().isdigit() or int(value) < 1:
-            raise ValueError(f"MINIRES_THREADS must be a positive integer, got {value!r}")
-        return int(value)
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def tune_process(threads: int | None = None) -> None:
-    """Set this process up to train fast on the CPU: threads (default: default_threads()),
-    OpenMP's idle policy and malloc's thresholds, as the module docstring says."""
-    _let_openmp_threads_sleep()
+    """For a process that only trains: set_num_threads (default: default_threads()) and
+    keep_freed_memory()."""
     set_num_threads(default_threads() if threads is None else threads)
     keep_freed_memory()
 
 
-def _let_openmp_threads_sleep() -> None:
-    if "OMP_WAIT_POLICY" in os.environ:
-        return  # your own choice stands
-    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
-    numba = sys.modules.get("numba")
-    layer_started = numba is not None and getattr(numba.np.ufunc.parallel, "_is_initialized", False)
-    if layer_started:
-        warnings.warn("tune_process: Numba's threads already started, so OMP_WAIT_POLICY=PASSIVE takes effect "
-                      "only in new processes; call tune_process() before the first minires op", stacklevel=3)
-
-
 def keep_freed_memory() -> bool:
-    """Ask glibc's malloc to keep freed memory for reuse (item 3 of the module docstring).
+    """Ask glibc's malloc to keep freed memory for reuse (the module docstring says why).
     True if it was set, False where it does not apply (not glibc, or MALLOC_*/GLIBC_TUNABLES set).
 
     Both thresholds are set because setting either one alone stops glibc from adapting

@@ -15,11 +15,10 @@ collect_ignore = ["torch_resnet.py", "torch_vision_twins.py", "pytorch_style", "
 
 
 @pytest.fixture(autouse=True)
-def _one_cpu_thread_after_each_test():
-    """A test that runs an example in this process (train_cifar.main calls mr.tune_process)
-    leaves the process on several threads: put it back to the default, one, afterwards."""
+def _default_cpu_threads_after_each_test():
+    """A test that sets the threads (or runs an example that does) puts them back to minires's
+    default afterwards: one per core this process may use."""
     yield
-    import minires
+    from minires.kernels import _chunks
 
-    if minires.get_num_threads() != 1:
-        minires.set_num_threads(1)
+    _chunks.set_workers(None)

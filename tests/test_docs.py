@@ -11,6 +11,8 @@ and every inline `minires.some.module.name` must resolve, every inline repositor
 (`minires/ops/conv.py`, `examples/finetune.py`, ...) must exist, every figure must exist
 and be made by docs/make_figures.py, and mkdocs.yml's nav must list exactly the chapters.
 When mkdocs is installed (pip install -e ".[docs]"), `mkdocs build --strict` must pass.
+tests/test_code_references.py checks the chapters' bare names (`conv2d_weight_grad_reference`)
+and the pointers in the code's own docstrings and comments, with the helpers here.
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ def cifar_root(tmp_path_factory):
 
 def tiny_run(root, tmp_path, name, *extra):
     return ["--data", str(root), "--model", "resnet20", "--epochs", "2", "--batch-size", "32", "--lr", "0.05",
-            "--warmup-epochs", "0", "--checkpoint", str(tmp_path / f"{name}.npz"), "--out", str(tmp_path / name),
+            "--warmup-epochs", "0", "--checkpoint", str(tmp_path / f"{name}.pth"), "--out", str(tmp_path / name),
             "--no-progress", "--skip-content-check", *extra]  # the fixture is not the official CIFAR-10
 
 
@@ -42,7 +42,7 @@ def test_train_resume_and_finetune(cifar_root, tmp_path, capsys):
     full = train_cifar.main(tiny_run(cifar_root, tmp_path, "full"))
     rows = full["rows"]
     assert len(rows) == 2 and rows[1]["train_loss"] < rows[0]["train_loss"], rows
-    assert (tmp_path / "full.npz").exists() and (tmp_path / "full" / "metrics.csv").exists()
+    assert (tmp_path / "full.pth").exists() and (tmp_path / "full" / "metrics.csv").exists()
 
     # the same run, killed after epoch 1, then resumed
     train_cifar.main(tiny_run(cifar_root, tmp_path, "killed", "--stop-after", "1"))
@@ -53,7 +53,7 @@ def test_train_resume_and_finetune(cifar_root, tmp_path, capsys):
         np.testing.assert_array_equal(ours[name].numpy(), value.numpy(), err_msg=f"{name} differs after resume")
 
     finetune = load_example("finetune")
-    result = finetune.main(["--checkpoint", str(tmp_path / "full.npz"), "--data", str(cifar_root), "--epochs", "1",
+    result = finetune.main(["--checkpoint", str(tmp_path / "full.pth"), "--data", str(cifar_root), "--epochs", "1",
                             "--batch-size", "32", "--no-progress", "--skip-content-check"])
     assert 0.0 <= result["before"] <= 1.0 and 0.0 <= result["after"] <= 1.0
     assert result["model"].fc.out_features == 2

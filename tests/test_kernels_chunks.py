@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from itertools import pairwise
@@ -111,23 +112,24 @@ def test_conv_is_the_same_on_one_thread_and_on_two_and_every_run(workers, stride
         assert np.array_equal(got, want), f"conv2d on two threads differs between runs: {what}"
 
 
-def test_set_num_threads_sets_the_workers_and_one_blas_thread_and_undoes_it():
+def test_threads_default_to_the_cores_and_blas_is_one_thread_only_inside_the_workers(monkeypatch):
     from threadpoolctl import threadpool_info
 
     def blas_threads():
         return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
 
-    mr.set_num_threads(1)  # minires' default: BLAS as the process had it
+    _chunks.set_workers(None)
+    assert mr.get_num_threads() == len(os.sched_getaffinity(0))  # as PyTorch: every core it may use
+    monkeypatch.setenv("MINIRES_THREADS", "3")
+    assert mr.get_num_threads() == 3
+    monkeypatch.delenv("MINIRES_THREADS")
     before = blas_threads()
     mr.set_num_threads(2)
-    try:
-        assert mr.get_num_threads() == 2 and _chunks.workers() == 2
-        assert all(n == 1 for n in blas_threads()), blas_threads()
-        with pytest.raises(ValueError, match="n must be a positive int, got 0"):
-            mr.set_num_threads(0)
-    finally:
-        mr.set_num_threads(1)
-    assert mr.get_num_threads() == 1 and blas_threads() == before
+    inside = _chunks.map_chunks(lambda a, b: blas_threads(), [(0, 1), (1, 2)])
+    assert inside == [[1] * len(before)] * 2, f"BLAS inside the workers: {inside}"
+    assert blas_threads() == before, "BLAS is put back as it was once the workers are done"
+    with pytest.raises(ValueError, match="n must be a positive int, got 0"):
+        mr.set_num_threads(0)
 
 
 def test_stepping_runs_every_chunk_on_the_calling_thread(workers, monkeypatch):

@@ -43,7 +43,7 @@ def finetune():
 def tiny(root, folder: Path, *extra: str) -> list[str]:
     """A 2-epoch run on the fixture: 8 steps of 32 images per epoch."""
     return ["--data", str(root), "--model", "resnet20", "--epochs", "2", "--batch-size", "32", "--lr", "0.05",
-            "--warmup-epochs", "0", "--checkpoint", str(folder / "run.npz"), "--out", str(folder / "out"),
+            "--warmup-epochs", "0", "--checkpoint", str(folder / "run.pth"), "--out", str(folder / "out"),
             "--no-progress", "--skip-content-check", *extra]
 
 
@@ -52,12 +52,12 @@ def epoch_one(cifar_root, train_cifar, tmp_path_factory) -> Path:
     """The checkpoint of tiny()'s run stopped after epoch 1, in a folder of its own."""
     folder = tmp_path_factory.mktemp("epoch_one")
     train_cifar.main(tiny(cifar_root, folder, "--stop-after", "1"))
-    return folder / "run.npz"
+    return folder / "run.pth"
 
 
 def copy_run(checkpoint: Path, folder: Path) -> Path:
-    shutil.copy(checkpoint, folder / "run.npz")
-    return folder / "run.npz"
+    shutil.copy(checkpoint, folder / "run.pth")
+    return folder / "run.pth"
 
 
 def exits(main, argv, capsys) -> tuple[int, str]:
@@ -85,7 +85,8 @@ BAD_FLAGS = [
     (["--test-subset", "1000"], "--test-subset 1000 is more than the 128 test images"),
     (["--batch-size", "512"], "--batch-size 512 is more than the 256 training images"),
     (["--model", "resnetfoo"], "argument --model: invalid choice: 'resnetfoo' (choose from 'resnet20'"),
-    (["--warmup-epochs", "2"], "--warmup-epochs (default 2) must be less than --epochs (2)"),
+    (["--warmup-epochs", "2"], "--warmup-epochs 2 must be less than --epochs 2 with the cosine schedule"),
+    (["--warmup-epochs", "3", "--epochs", "1"], "--warmup-epochs 3 must be less than --epochs 1"),
     (["--warmup-epochs", "-1"], "argument --warmup-epochs: must be a number >= 0"),
     (["--lr", "0"], "argument --lr: must be a number > 0, got 0"),
     (["--lr", "nan"], "argument --lr: must be a finite number, got 'nan'"),
@@ -100,7 +101,7 @@ BAD_FLAGS = [
     (["--stop-after", "0"], "argument --stop-after: must be an integer >= 1"),
     (["--schedule", "linear"], "argument --schedule: invalid choice: 'linear'"),
     (["--checkpoint", "{folder}"], "is a folder; it must be a file name"),
-    (["--checkpoint", "{file}/run.npz"], "is a file, so no folder can be made inside it"),
+    (["--checkpoint", "{file}/run.pth"], "is a file, so no folder can be made inside it"),
     (["--out", "{file}"], "is a file; it must be a folder"),
     (["--out", "{file}/out"], "is a file, so no folder can be made inside it"),
     (["--resume"], "--resume: there is no checkpoint at"),
@@ -116,14 +117,14 @@ def test_train_cifar_bad_flag_fails_at_once(flags, message, cifar_root, train_ci
     assert status == 2, err
     assert message in err, err
     assert "train_cifar.py: error:" in err and "Traceback" not in err
-    assert not (tmp_path / "run.npz").exists() and not (tmp_path / "out").exists(), "it started anyway"
+    assert not (tmp_path / "run.pth").exists() and not (tmp_path / "out").exists(), "it started anyway"
 
 
 def test_train_cifar_unwritable_checkpoint_and_out(cifar_root, train_cifar, tmp_path, capsys, monkeypatch):
     """os.access is the check (the tests run as root, for whom every folder is writable)."""
     monkeypatch.setattr(train_cifar.os, "access", lambda path, mode: Path(path) != tmp_path / "locked")
     (tmp_path / "locked").mkdir()
-    for flag, value in (("--checkpoint", tmp_path / "locked" / "sub" / "run.npz"), ("--out", tmp_path / "locked")):
+    for flag, value in (("--checkpoint", tmp_path / "locked" / "sub" / "run.pth"), ("--out", tmp_path / "locked")):
         status, err = exits(train_cifar.main, tiny(cifar_root, tmp_path, flag, str(value)), capsys)
         assert status == 2 and f"{flag} {value}: cannot write in {tmp_path / 'locked'}" in err, err
 
@@ -137,23 +138,50 @@ def test_train_cifar_cuda_without_a_gpu(cifar_root, train_cifar, tmp_path, capsy
     assert status == 2 and "--device cuda: no CUDA GPU is usable here" in err, err
 
 
+WARMUPS = [  # (flags, the warm-up the run gets): a left-out --warmup-epochs is the default 2, shortened to fit
+    ([], 2), (["--epochs", "3"], 2), (["--epochs", "2"], 1), (["--epochs", "1"], 0.5),
+    (["--epochs", "1", "--schedule", "multistep"], 2),  # the other schedules ignore it
+    (["--epochs", "1", "--warmup-epochs", "0.25"], 0.25),
+]
+
+
+@pytest.mark.parametrize(("flags", "warmup"), WARMUPS, ids=[" ".join(f) or "defaults" for f, _ in WARMUPS])
+def test_the_default_warmup_shortens_to_fit_small_epochs(flags, warmup, train_cifar, tmp_path):
+    args = train_cifar.parse_args(["--checkpoint", str(tmp_path / "run.pth"), "--out", str(tmp_path / "out"), *flags])
+    assert args.warmup_epochs == warmup
+    shortened = "(warm-up 0.5 epochs: the default 2 shortened to fit)"
+    assert (shortened in train_cifar.schedule_text(args)) == (warmup == 0.5 and "0.25" not in flags), \
+        train_cifar.schedule_text(args)
+    continue_with = train_cifar.command(args, resume=True)  # leaves out what the default gives anyway
+    assert ("--warmup-epochs" in continue_with) == ("0.25" in flags), continue_with
+    (tmp_path / "run.pth").write_bytes(b"a checkpoint, for --resume to find")
+    assert train_cifar.parse_args(shlex.split(continue_with)[2:]).warmup_epochs == warmup
+
+
+def test_resume_names_an_older_npz_checkpoint_beside_the_missing_one(cifar_root, train_cifar, tmp_path, capsys):
+    (tmp_path / "run.npz").write_bytes(b"an older minires's checkpoint")
+    status, err = exits(train_cifar.main, tiny(cifar_root, tmp_path, "--resume"), capsys)
+    assert status == 2 and f"no checkpoint at {tmp_path / 'run.pth'} to continue; an older checkpoint is at " \
+                           f"{tmp_path / 'run.npz'}" in err, err
+
+
 # ---------------------------------------------------------------------- the checkpoint: never replaced unasked
 
 
 def test_new_run_refuses_an_existing_checkpoint(cifar_root, train_cifar, tmp_path, capsys):
-    (tmp_path / "run.npz").write_bytes(b"epoch 14 of an earlier run")
+    (tmp_path / "run.pth").write_bytes(b"epoch 14 of an earlier run")
     status, err = exits(train_cifar.main, tiny(cifar_root, tmp_path), capsys)
     assert status == 2 and "already exists; pass --resume to continue that run, or --overwrite" in err, err
-    assert (tmp_path / "run.npz").read_bytes() == b"epoch 14 of an earlier run"
+    assert (tmp_path / "run.pth").read_bytes() == b"epoch 14 of an earlier run"
 
     result = train_cifar.main(tiny(cifar_root, tmp_path, "--overwrite", "--epochs", "1"))
     assert [r["epoch"] for r in result["rows"]] == [1]
-    assert (tmp_path / "run.npz").read_bytes() != b"epoch 14 of an earlier run"
+    assert (tmp_path / "run.pth").read_bytes() != b"epoch 14 of an earlier run"
 
 
 def test_resume_refuses_other_settings(cifar_root, train_cifar, epoch_one, tmp_path, capsys):
     copy_run(epoch_one, tmp_path)
-    before = (tmp_path / "run.npz").read_bytes()
+    before = (tmp_path / "run.pth").read_bytes()
     changed = ["--epochs", "3", "--lr", "0.2", "--batch-size", "64", "--nesterov", "--schedule", "multistep",
                "--seed", "7", "--resume"]
     status, err = exits(train_cifar.main, tiny(cifar_root, tmp_path, *changed), capsys)
@@ -164,7 +192,7 @@ def test_resume_refuses_other_settings(cifar_root, train_cifar, epoch_one, tmp_p
         assert difference in err, err
     error = err.strip().splitlines()[-1]  # after argparse's usage
     assert "--momentum" not in error and "--overwrite" in error, error
-    assert (tmp_path / "run.npz").read_bytes() == before
+    assert (tmp_path / "run.pth").read_bytes() == before
 
     # where and how it runs may change: another --out, --test-subset, progress bar
     result = train_cifar.main(tiny(cifar_root, tmp_path, "--resume", "--test-subset", "64", "--out",
@@ -173,7 +201,7 @@ def test_resume_refuses_other_settings(cifar_root, train_cifar, epoch_one, tmp_p
 
 
 def test_resume_from_an_unusable_checkpoint(cifar_root, train_cifar, epoch_one, tmp_path, capsys):
-    checkpoint = tmp_path / "run.npz"
+    checkpoint = tmp_path / "run.pth"
     checkpoint.write_bytes(epoch_one.read_bytes()[:3000])  # truncated, as by a full disk
     status, err = exits(train_cifar.main, tiny(cifar_root, tmp_path, "--resume"), capsys)
     assert status == 1 and err.startswith("train_cifar: --resume:") and str(checkpoint) in err, err
@@ -194,7 +222,7 @@ def test_divergence_stops_before_the_first_save(cifar_root, train_cifar, tmp_pat
     line = err.strip().splitlines()[-1]
     assert line.startswith("train_cifar: stopped: the training loss was nan at epoch 1/2, step "), line
     assert "there is no checkpoint of this run yet" in line and "try a lower --lr than 1e+06" in line, line
-    assert not (tmp_path / "run.npz").exists()
+    assert not (tmp_path / "run.pth").exists()
 
 
 def test_divergence_keeps_the_last_good_checkpoint(cifar_root, train_cifar, epoch_one, tmp_path, capsys,
@@ -297,7 +325,7 @@ def test_ctrl_c_mid_epoch(cifar_root, train_cifar, tmp_path):
     assert "Traceback" not in err and err.count("\n") == 1, err
     line = err.strip()
     assert line.startswith("train_cifar: interrupted ") and "/40" in line, line
-    assert f"the last good checkpoint is {tmp_path / 'run.npz'} (epoch " in line, line
+    assert f"the last good checkpoint is {tmp_path / 'run.pth'} (epoch " in line, line
     command = line.split("continue with: ")[1]
     assert command.startswith("python ") and command.endswith(" --resume"), line
 
@@ -318,7 +346,7 @@ def test_ctrl_c_in_the_first_epoch(cifar_root, tmp_path):
     assert "Traceback" not in err and err.count("\n") == 1, err
     assert "train_cifar: interrupted " in err and "epoch 1/40" in err, err
     assert "there is no checkpoint of this run yet; start again with: python " in err, err
-    assert not (tmp_path / "run.npz").exists()
+    assert not (tmp_path / "run.pth").exists()
 
 
 def test_kill_9_mid_epoch_then_resume(cifar_root, train_cifar, tmp_path, capsys):
@@ -355,24 +383,24 @@ FINETUNE_BAD_FLAGS = [
     (["--train-subset", "16"], "--train-subset 16 is smaller than --batch-size 32"),
     (["--test-subset", "1000"], "--test-subset 1000 is more than the 128 test images"),
     (["--checkpoint", "{missing}"], "no such file; train a model first with examples/train_cifar.py"),
-    (["--checkpoint", "{folder}"], "is a folder; it must be the .npz file"),
+    (["--checkpoint", "{folder}"], "is a folder; it must be the checkpoint file that train_cifar.py wrote"),
 ]
 
 
 @pytest.mark.parametrize(("flags", "message"), FINETUNE_BAD_FLAGS, ids=[" ".join(f) for f, _ in FINETUNE_BAD_FLAGS])
 def test_finetune_bad_flag(flags, message, cifar_root, finetune, epoch_one, tmp_path, capsys):
-    flags = [f.format(missing=tmp_path / "none.npz", folder=tmp_path) for f in flags]
+    flags = [f.format(missing=tmp_path / "none.pth", folder=tmp_path) for f in flags]
     status, err = exits(finetune.main, finetune_argv(cifar_root, epoch_one, *flags), capsys)
     assert status == 2 and message in err and "finetune.py: error:" in err, err
 
 
 def test_finetune_unusable_checkpoint(cifar_root, finetune, epoch_one, tmp_path, capsys):
-    truncated = tmp_path / "truncated.npz"
+    truncated = tmp_path / "truncated.pth"
     truncated.write_bytes(epoch_one.read_bytes()[:3000])
     status, err = exits(finetune.main, finetune_argv(cifar_root, truncated), capsys)
     assert status == 1 and err.startswith("finetune: ") and str(truncated) in err and err.count("\n") == 1, err
 
-    bare = tmp_path / "bare.npz"  # the weights without the run's settings (which model?)
+    bare = tmp_path / "bare.pth"  # the weights without the run's settings (which model?)
     save_checkpoint(bare, model={"fc.weight": np.zeros((10, 64), np.float32)}, epoch=1)
     status, err = exits(finetune.main, finetune_argv(cifar_root, bare), capsys)
     assert status == 1 and f"{bare} is not a train_cifar.py checkpoint" in err and "args" in err, err
@@ -458,7 +486,7 @@ def test_finetune_weights_bad_flags(cifar_root, finetune, resnet18_file, tmp_pat
     assert status == 2 and "--weights" in err and "no such file" in err, err
     status, err = exits(finetune.main, pretrained_argv(cifar_root, "IMAGENET9K_V7"), capsys)
     assert status == 2 and "IMAGENET1K_V1" in err, err
-    status, err = exits(finetune.main, pretrained_argv(cifar_root, resnet18_file, "--checkpoint", "run.npz"), capsys)
+    status, err = exits(finetune.main, pretrained_argv(cifar_root, resnet18_file, "--checkpoint", "run.pth"), capsys)
     assert status == 2 and "not allowed with argument" in err, err
     status, err = exits(finetune.main, pretrained_argv(cifar_root, resnet18_file, "--head-lr-mult", "0"), capsys)
     assert status == 2 and "argument --head-lr-mult: must be a number > 0" in err, err

@@ -10,18 +10,22 @@ the other in the middle of a chunk. Measured on a 2-core machine, ResNet-20's
 convolutions took ~15% less time this way than with every im2col and every product split
 over both cores in turn.
 
-Nothing here runs on worker threads until you ask: `minires.set_num_threads(n)` (or
-`minires.tune_process()`, which the examples call) sets the number of workers, and with the
-default of one worker every chunk runs in turn on the calling thread. Under
-NUMBA_DISABLE_JIT=1 or MINIRES_KERNELS=reference the chunks always run on the calling
-thread, so a pdb breakpoint in any loop fires.
+There is one worker per core this process may use (as PyTorch's threads), unless
+MINIRES_THREADS or `minires.set_num_threads(n)` says otherwise. The same workers run the
+other loop kernels (pooling, batch norm, ReLU: `loop_chunks`), so minires keeps exactly one
+set of threads busy, its own, and never starts OpenMP's, which spin while they wait. While
+the workers run, BLAS is held at one thread (each worker runs its own matrix product), and
+put back as it was when they are done, so numpy code of your own between steps sees BLAS
+as it left it. Under NUMBA_DISABLE_JIT=1 or MINIRES_KERNELS=reference the chunks always run
+on the calling thread, so a pdb breakpoint in any loop fires.
 
 The kernels a worker calls must release Python's GIL: NumPy's matrix product does, and
-the Numba loops used here are jitted with nogil=True (kernels/_jit.py, `serial_jit`).
+the Numba loops used here are jitted with nogil=True (kernels/_jit.py).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import Callable
@@ -29,16 +33,13 @@ from concurrent.futures import ThreadPoolExecutor
 from itertools import pairwise
 from typing import Any
 
-_workers = 1  # how many chunks run at once: set_workers's choice (minires.set_num_threads)
+_workers: int | None = None  # how many chunks run at once: set_workers's choice, else default_threads()
 
 
-def set_workers(n: int) -> None:
-    """Run n chunks at once on the CPU (1: in turn, on the calling thread).
-
-    The matrix product inside each chunk should then run on one BLAS thread; the caller
-    (minires.set_num_threads) sets that, once, where the user can see it."""
+def set_workers(n: int | None) -> None:
+    """Run n chunks at once on the CPU (1: in turn, on the calling thread; None: the default)."""
     global _workers
-    if not isinstance(n, int) or n < 1:
+    if n is not None and (not isinstance(n, int) or n < 1):
         raise ValueError(f"set_workers: need at least 1 worker, got {n!r}")
     _workers = n
 
@@ -48,7 +49,17 @@ def workers() -> int:
     MINIRES_KERNELS=reference: then everything runs on the calling thread, for pdb)."""
     if stepping():
         return 1
-    return _workers
+    return default_threads() if _workers is None else _workers
+
+
+def default_threads() -> int:
+    """MINIRES_THREADS if set, else the cores this process may run on (as PyTorch's default)."""
+    value = os.environ.get("MINIRES_THREADS", "").strip()
+    if value:
+        if not value.isdigit() or int(value) < 1:
+            raise ValueError(f"MINIRES_THREADS must be a positive integer, got {value!r}")
+        return int(value)
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def stepping() -> bool:
@@ -99,6 +110,20 @@ def balanced_chunks(n_items: int, max_per_chunk: int, parts: int | None = None) 
     return list(pairwise(bounds))
 
 
+def loop_chunks(n_items: int, work_per_item: int) -> list[tuple[int, int]]:
+    """One chunk of range(n_items) per worker, for a loop kernel whose iterations are
+    independent (pooling's (n, c) planes, batch norm's channels); a single chunk when the
+    whole loop is too little work (under 32K numbers) to be worth waking a thread for."""
+    parts = workers() if n_items * work_per_item >= 32768 else 1
+    return balanced_chunks(n_items, -(-n_items // parts), parts)
+
+
+def run_loops(loops: Callable, n_items: int, work_per_item: int, *args: Any) -> None:
+    """loops(*args, start, stop) over all of range(n_items), split between the workers
+    (loop_chunks); the iterations must be independent (each writes only its own outputs)."""
+    map_chunks(lambda start, stop: loops(*args, start, stop), loop_chunks(n_items, work_per_item))
+
+
 def image_chunks(n: int, bytes_per_image: int) -> list[tuple[int, int]]:
     """Chunks of a batch of n images whose workspace, bytes_per_image each, fits in
     workspace_bytes(); as many as a multiple of the workers (never less than one image)."""
@@ -133,16 +158,42 @@ def map_chunks(fn: Callable[[int, int], Any], chunks: list[tuple[int, int]]) -> 
     def share(k: int) -> list:  # worker k's chunks, in order
         return [fn(*chunk) for chunk in chunks[k::n_workers]]
 
-    others = [_pool.submit(share, k) for k in range(1, n_workers)]
-    results = [None] * len(chunks)
-    _inside_worker.active = True  # a map_chunks inside fn runs its chunks in turn, as in a pool thread
-    try:
-        results[0::n_workers] = share(0)
-    finally:
-        _inside_worker.active = False
-        for k, other in enumerate(others, start=1):  # wait for every worker, even if share 0 raised
-            results[k::n_workers] = other.result()
+    with _one_blas_thread():
+        others = [_pool.submit(share, k) for k in range(1, n_workers)]
+        results = [None] * len(chunks)
+        _inside_worker.active = True  # a map_chunks inside fn runs its chunks in turn, as in a pool thread
+        try:
+            results[0::n_workers] = share(0)
+        finally:
+            _inside_worker.active = False
+            for k, other in enumerate(others, start=1):  # wait for every worker, even if share 0 raised
+                results[k::n_workers] = other.result()
     return results
+
+
+_blas_libraries: list | None = None  # threadpoolctl's handles on the BLAS libraries numpy loaded
+
+
+@contextlib.contextmanager
+def _one_blas_thread():
+    """BLAS at one thread while the workers run (each runs a matrix product of its own),
+    then each BLAS library put back at the threads it had. threadpoolctl finds the libraries
+    once; setting and reading a library's threads is then one C call each."""
+    global _blas_libraries
+    if _blas_libraries is None:
+        from threadpoolctl import ThreadpoolController
+
+        _blas_libraries = list(ThreadpoolController().select(user_api="blas").lib_controllers)
+    before = [library.get_num_threads() for library in _blas_libraries]
+    for library, threads in zip(_blas_libraries, before):
+        if threads != 1:
+            library.set_num_threads(1)
+    try:
+        yield
+    finally:
+        for library, threads in zip(_blas_libraries, before):
+            if threads != 1:
+                library.set_num_threads(threads)
 
 
 def _mark_worker() -> None:

@@ -29,8 +29,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import backend
-from . import _cuda
-from ._jit import parallel_jit, prange
+from . import _chunks, _cuda
+from ._jit import serial_jit
 
 
 def _per_channel(v):
@@ -117,16 +117,16 @@ def batch_norm_backward_reference(gy, x, mean, invstd, gamma):
 # ----------------------------------------------------------------------------------------
 
 
-def _batch_norm_train_forward_loops(x, gamma, beta, eps, y, mean, var, invstd):
+def _batch_norm_train_forward_loops(x, gamma, beta, eps, y, mean, var, invstd, start, stop):
     """x, y: (N, C, H, W) contiguous; gamma, beta, mean, var, invstd: (C,); y, mean, var, invstd written.
 
-    Optimizations: the parallel loop runs over channels, and each iteration owns its
+    Optimizations: the outer loop runs over channels (split between the workers), and each iteration owns its
     channel (its statistics and its slice of y); sums go into float64 locals.
     Two passes over the channel (mean, then variance) before the third writes y.
     """
-    N, C, H, W = x.shape
+    N, _, H, W = x.shape
     M = N * H * W
-    for c in prange(C):
+    for c in range(start, stop):  # this worker's channels
         total = 0.0  # float64
         for n in range(N):
             for h in range(H):
@@ -152,10 +152,10 @@ def _batch_norm_train_forward_loops(x, gamma, beta, eps, y, mean, var, invstd):
     return y
 
 
-def _batch_norm_eval_forward_loops(x, running_mean, running_var, gamma, beta, eps, y):
+def _batch_norm_eval_forward_loops(x, running_mean, running_var, gamma, beta, eps, y, start, stop):
     """x, y: (N, C, H, W) contiguous; running_mean, running_var, gamma, beta: (C,); y written."""
-    N, C, H, W = x.shape
-    for plane in prange(N * C):  # plane = (n, c) flattened; each iteration owns y[n, c]
+    C, H, W = x.shape[1:]
+    for plane in range(start, stop):  # this worker's (n, c) planes, flattened; each owns y[n, c]
         n = plane // C
         c = plane % C
         invstd_c = 1.0 / np.sqrt(running_var[c] + eps)  # np.sqrt: NaN, not an error, for a negative variance
@@ -165,15 +165,15 @@ def _batch_norm_eval_forward_loops(x, running_mean, running_var, gamma, beta, ep
     return y
 
 
-def _batch_norm_backward_loops(gy, x, mean, invstd, gamma, gx, ggamma, gbeta):
+def _batch_norm_backward_loops(gy, x, mean, invstd, gamma, gx, ggamma, gbeta, start, stop):
     """gy, x, gx: (N, C, H, W) contiguous; mean, invstd, gamma, ggamma, gbeta: (C,).
 
-    The parallel loop runs over channels: pass 1 sums gy and gy*x_hat into float64
+    The outer loop runs over channels (split between the workers): pass 1 sums gy and gy*x_hat into float64
     locals, pass 2 writes gx. Each iteration owns its channel, so there are no races.
     """
-    N, C, H, W = x.shape
+    N, _, H, W = x.shape
     M = N * H * W
-    for c in prange(C):
+    for c in range(start, stop):  # this worker's channels
         sum_gy = 0.0  # float64
         sum_gy_x_hat = 0.0
         for n in range(N):
@@ -196,11 +196,11 @@ def _batch_norm_backward_loops(gy, x, mean, invstd, gamma, gx, ggamma, gbeta):
 
 def batch_norm_train_forward_numba(x, gamma, beta, eps):
     """batch_norm_train_forward_reference as loops.   x: (N, C, H, W) -> y, mean, var, invstd (C,) each"""
-    C = x.shape[1]
+    N, C, H, W = x.shape
     y = np.empty(x.shape, dtype=x.dtype)
     mean, var, invstd = (np.empty(C, dtype=x.dtype) for _ in range(3))
-    _batch_norm_train_forward_jit(
-        np.ascontiguousarray(x), np.ascontiguousarray(gamma, dtype=x.dtype), np.ascontiguousarray(beta, dtype=x.dtype),
+    _chunks.run_loops(
+        _batch_norm_train_forward_jit, C, N * H * W, np.ascontiguousarray(x), np.ascontiguousarray(gamma, dtype=x.dtype), np.ascontiguousarray(beta, dtype=x.dtype),
         float(eps), y, mean, var, invstd,
     )
     return y, mean, var, invstd
@@ -210,19 +210,20 @@ def batch_norm_eval_forward_numba(x, running_mean, running_var, gamma, beta, eps
     """batch_norm_eval_forward_reference as loops.   x: (N, C, H, W) -> y: (N, C, H, W)"""
     y = np.empty(x.shape, dtype=x.dtype)
     per_channel = [np.ascontiguousarray(v, dtype=x.dtype) for v in (running_mean, running_var, gamma, beta)]
-    _batch_norm_eval_forward_jit(np.ascontiguousarray(x), *per_channel, float(eps), y)
+    N, C, H, W = x.shape
+    _chunks.run_loops(_batch_norm_eval_forward_jit, N * C, H * W, np.ascontiguousarray(x), *per_channel, float(eps), y)
     return y
 
 
 def batch_norm_backward_numba(gy, x, mean, invstd, gamma):
     """batch_norm_backward_reference as loops.   gy, x: (N, C, H, W) -> gx, ggamma (C,), gbeta (C,)"""
-    C = x.shape[1]
+    N, C, H, W = x.shape
     gx = np.empty(x.shape, dtype=x.dtype)
     ggamma = np.empty(C, dtype=x.dtype)
     gbeta = np.empty(C, dtype=x.dtype)
     per_channel = [np.ascontiguousarray(v, dtype=x.dtype) for v in (mean, invstd, gamma)]
-    _batch_norm_backward_jit(
-        np.ascontiguousarray(gy, dtype=x.dtype), np.ascontiguousarray(x), *per_channel, gx, ggamma, gbeta
+    _chunks.run_loops(
+        _batch_norm_backward_jit, C, N * H * W, np.ascontiguousarray(gy, dtype=x.dtype), np.ascontiguousarray(x), *per_channel, gx, ggamma, gbeta
     )
     return gx, ggamma, gbeta
 
@@ -282,8 +283,8 @@ def batch_norm_backward_cupy(gy, x, mean, invstd, gamma):
 
 
 # Jit the loops last, so the plain Python functions above are what a reader (and pdb) sees.
-# With NUMBA_DISABLE_JIT=1, njit returns the function unchanged and prange acts as range.
+# With NUMBA_DISABLE_JIT=1, njit returns the function unchanged.
 # The channel sums may be reassociated into SIMD lanes (see kernels/_jit.py).
-_batch_norm_train_forward_jit = parallel_jit(_batch_norm_train_forward_loops, reassociate_sums=True)
-_batch_norm_eval_forward_jit = parallel_jit(_batch_norm_eval_forward_loops)
-_batch_norm_backward_jit = parallel_jit(_batch_norm_backward_loops, reassociate_sums=True)
+_batch_norm_train_forward_jit = serial_jit(_batch_norm_train_forward_loops, reassociate_sums=True)
+_batch_norm_eval_forward_jit = serial_jit(_batch_norm_eval_forward_loops)
+_batch_norm_backward_jit = serial_jit(_batch_norm_backward_loops, reassociate_sums=True)

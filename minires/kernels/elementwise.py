@@ -11,7 +11,7 @@ gx = 0 where x <= 0 else gy, so a NaN input passes its gradient on, and an infin
 x <= 0 gives 0 (not inf * 0 = NaN). That is why every version tests `x <= 0`: NaN is not <= 0.
 
 The Numba loops run over the flattened arrays, one iteration per element, so iteration i
-writes only element i: no races, and `prange` may hand the iterations to any thread.
+writes only element i: no races, so the workers may take any ranges of it (kernels/_chunks.py, run_loops).
 Run with NUMBA_DISABLE_JIT=1 to step through them in pdb.
 """
 
@@ -20,8 +20,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import backend
-from . import _cuda
-from ._jit import parallel_jit, prange
+from . import _chunks, _cuda
+from ._jit import serial_jit
 
 # ---------------------------------------------------------------- the kernels the ops call
 
@@ -62,18 +62,18 @@ def add_forward_reference(a, b):
 # ---------------------------------------------------------------- Numba (CPU)
 
 
-def _relu_forward_loops(x, y):  # 1-D contiguous; plain Python until jitted
-    for i in prange(x.shape[0]):
+def _relu_forward_loops(x, y, start, stop):  # 1-D contiguous; plain Python until jitted
+    for i in range(start, stop):  # this worker's entries
         y[i] = 0.0 if x[i] <= 0 else x[i]  # NaN is not <= 0: it passes through, as in np.maximum
 
 
-def _relu_backward_loops(x, gy, gx):
-    for i in prange(x.shape[0]):
+def _relu_backward_loops(x, gy, gx, start, stop):
+    for i in range(start, stop):  # this worker's entries
         gx[i] = 0.0 if x[i] <= 0 else gy[i]  # NaN is not <= 0: its gradient passes, as in PyTorch
 
 
-def _add_loops(a, b, y):
-    for i in prange(a.shape[0]):
+def _add_loops(a, b, y, start, stop):
+    for i in range(start, stop):  # this worker's entries
         y[i] = a[i] + b[i]
 
 
@@ -84,19 +84,19 @@ def _flat(x):
 
 def relu_forward_numba(x):
     y = np.empty(x.shape, dtype=x.dtype)
-    _relu_forward_jit(_flat(x), y.reshape(-1))
+    _chunks.run_loops(_relu_forward_jit, x.size, 1, _flat(x), y.reshape(-1))
     return y
 
 
 def relu_backward_numba(x, gy):
     gx = np.empty(gy.shape, dtype=gy.dtype)
-    _relu_backward_jit(_flat(x), _flat(gy), gx.reshape(-1))
+    _chunks.run_loops(_relu_backward_jit, gy.size, 1, _flat(x), _flat(gy), gx.reshape(-1))
     return gx
 
 
 def add_forward_numba(a, b):
     y = np.empty(a.shape, dtype=a.dtype)
-    _add_jit(_flat(a), _flat(b), y.reshape(-1))
+    _chunks.run_loops(_add_jit, a.size, 1, _flat(a), _flat(b), y.reshape(-1))
     return y
 
 
@@ -116,6 +116,6 @@ def add_forward_cupy(a, b):
 
 
 # jitted here, at the bottom, so the loops above stay plain functions for reading and pdb
-_relu_forward_jit = parallel_jit(_relu_forward_loops)
-_relu_backward_jit = parallel_jit(_relu_backward_loops)
-_add_jit = parallel_jit(_add_loops)
+_relu_forward_jit = serial_jit(_relu_forward_loops)
+_relu_backward_jit = serial_jit(_relu_backward_loops)
+_add_jit = serial_jit(_add_loops)

@@ -158,7 +158,7 @@ def _im2col_loops(x, col, SH, SW, PH, PW, DH, DW):
 
     Optimizations: the outer loop runs over the C*KH*KW rows of col, so each
     iteration writes one contiguous row (N*OH*OW entries); the innermost loop walks ow,
-    along a row of x. One thread: ops/conv.py runs one chunk of the batch per core.
+    along a row of x. One thread: kernels/conv.py runs one chunk of the batch per core (kernels/_chunks.py).
     """
     N, C, H, W = x.shape
     KH, KW, OH, OW = col.shape[1], col.shape[2], col.shape[4], col.shape[5]
@@ -203,7 +203,7 @@ def _col2im_loops(col, x, oh_hits, ow_hits):
     Gather: pixel (n, c, h, w) was copied into col by kernel offset (i, j) at output
     position (oh, ow) = (oh_hits[h, i], ow_hits[w, j]) when both are >= 0; the pixel sums
     those entries. Optimizations: the hit tables are precomputed, so no division in the
-    loop. One thread: ops/conv.py runs one chunk of the batch per core.
+    loop. One thread: kernels/conv.py runs one chunk of the batch per core (kernels/_chunks.py).
     """
     C, KH, KW, N = col.shape[:4]
     H, W = x.shape[2], x.shape[3]

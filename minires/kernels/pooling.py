@@ -37,8 +37,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import backend
-from . import _cuda
-from ._jit import parallel_jit, prange
+from . import _chunks, _cuda
+from ._jit import serial_jit
 from .im2col import conv_output_size, hit_table
 
 
@@ -213,16 +213,16 @@ def global_avg_pool2d_backward_reference(gy, x_shape):
 
 
 # ----------------------------------------------------------------------------------------
-# Numba: explicit loops, jitted at the bottom of this file. Each parallel iteration owns
+# Numba: explicit loops, jitted at the bottom of this file. Each iteration of the outer loop owns
 # one (n, c) plane of the output.
 # ----------------------------------------------------------------------------------------
 
 
-def _max_pool2d_forward_loops(x, y, argmax, KH, KW, SH, SW, PH, PW):
+def _max_pool2d_forward_loops(x, y, argmax, KH, KW, SH, SW, PH, PW, start, stop):
     """x: (N, C, H, W) contiguous; y, argmax: (N, C, OH, OW), written in full."""
-    N, C, H, W = x.shape
+    C, H, W = x.shape[1:]
     OH, OW = y.shape[2], y.shape[3]
-    for plane in prange(N * C):  # plane = (n, c) flattened
+    for plane in range(start, stop):  # this worker's (n, c) planes, flattened
         n = plane // C
         c = plane % C
         for oh in range(OH):
@@ -248,12 +248,12 @@ def _max_pool2d_forward_loops(x, y, argmax, KH, KW, SH, SW, PH, PW):
     return y
 
 
-def _max_pool2d_backward_loops(gy, argmax, gx, oh_hits, ow_hits):
+def _max_pool2d_backward_loops(gy, argmax, gx, oh_hits, ow_hits, start, stop):
     """gy, argmax: (N, C, OH, OW) contiguous; gx: (N, C, H, W), written in full.
     oh_hits: (H, KH), ow_hits: (W, KW), from im2col.hit_table (-1: offset misses the pixel)."""
-    N, C, H, W = gx.shape
+    C, H, W = gx.shape[1:]
     KH, KW = oh_hits.shape[1], ow_hits.shape[1]
-    for plane in prange(N * C):
+    for plane in range(start, stop):  # this worker's (n, c) planes
         n = plane // C
         c = plane % C
         for h in range(H):
@@ -271,11 +271,11 @@ def _max_pool2d_backward_loops(gy, argmax, gx, oh_hits, ow_hits):
     return gx
 
 
-def _avg_pool2d_forward_loops(x, y, KH, KW, SH, SW, PH, PW):
+def _avg_pool2d_forward_loops(x, y, KH, KW, SH, SW, PH, PW, start, stop):
     """x: (N, C, H, W) contiguous; y: (N, C, OH, OW), written in full."""
-    N, C, H, W = x.shape
+    C, H, W = x.shape[1:]
     OH, OW = y.shape[2], y.shape[3]
-    for plane in prange(N * C):
+    for plane in range(start, stop):  # this worker's (n, c) planes
         n = plane // C
         c = plane % C
         for oh in range(OH):
@@ -293,11 +293,11 @@ def _avg_pool2d_forward_loops(x, y, KH, KW, SH, SW, PH, PW):
     return y
 
 
-def _avg_pool2d_backward_loops(gy, gx, oh_hits, ow_hits):
+def _avg_pool2d_backward_loops(gy, gx, oh_hits, ow_hits, start, stop):
     """gy: (N, C, OH, OW) contiguous; gx: (N, C, H, W), written in full; hits as in max pool."""
-    N, C, H, W = gx.shape
+    C, H, W = gx.shape[1:]
     KH, KW = oh_hits.shape[1], ow_hits.shape[1]
-    for plane in prange(N * C):
+    for plane in range(start, stop):  # this worker's (n, c) planes
         n = plane // C
         c = plane % C
         for h in range(H):
@@ -315,10 +315,10 @@ def _avg_pool2d_backward_loops(gy, gx, oh_hits, ow_hits):
     return gx
 
 
-def _global_avg_pool2d_forward_loops(x, y):
+def _global_avg_pool2d_forward_loops(x, y, start, stop):
     """x: (N, C, H, W) contiguous; y: (N, C), written in full. Sums in float64."""
-    N, C, H, W = x.shape
-    for plane in prange(N * C):
+    C, H, W = x.shape[1:]
+    for plane in range(start, stop):  # this worker's (n, c) planes
         n = plane // C
         c = plane % C
         total = 0.0  # float64
@@ -329,10 +329,10 @@ def _global_avg_pool2d_forward_loops(x, y):
     return y
 
 
-def _global_avg_pool2d_backward_loops(gy, gx):
+def _global_avg_pool2d_backward_loops(gy, gx, start, stop):
     """gy: (N, C) contiguous; gx: (N, C, H, W), written in full."""
-    N, C, H, W = gx.shape
-    for plane in prange(N * C):
+    C, H, W = gx.shape[1:]
+    for plane in range(start, stop):  # this worker's (n, c) planes
         n = plane // C
         c = plane % C
         share = gy[n, c] / (H * W)
@@ -348,7 +348,8 @@ def max_pool2d_forward_numba(x, kernel_size, stride, padding):
     OH, OW = pool_output_size(H, W, kernel_size, stride, padding)
     y = np.empty((N, C, OH, OW), dtype=x.dtype)
     argmax = np.empty((N, C, OH, OW), dtype=np.int64)
-    _max_pool2d_forward_jit(np.ascontiguousarray(x), y, argmax, *kernel_size, *stride, *padding)
+    _chunks.run_loops(_max_pool2d_forward_jit, N * C, H * W, np.ascontiguousarray(x), y, argmax, *kernel_size,
+                      *stride, *padding)
     return y, argmax
 
 
@@ -358,8 +359,8 @@ def max_pool2d_backward_numba(gy, argmax, x_shape, kernel_size, stride, padding)
     (KH, KW), (SH, SW), (PH, PW) = kernel_size, stride, padding
     OH, OW = pool_output_size(H, W, kernel_size, stride, padding)
     gx = np.empty((N, C, H, W), dtype=gy.dtype)
-    _max_pool2d_backward_jit(
-        np.ascontiguousarray(gy), np.ascontiguousarray(argmax, dtype=np.int64), gx,
+    _chunks.run_loops(
+        _max_pool2d_backward_jit, N * C, H * W, np.ascontiguousarray(gy), np.ascontiguousarray(argmax, dtype=np.int64), gx,
         hit_table(H, KH, SH, PH, 1, OH), hit_table(W, KW, SW, PW, 1, OW),
     )
     return gx
@@ -370,7 +371,8 @@ def avg_pool2d_forward_numba(x, kernel_size, stride, padding):
     N, C, H, W = x.shape
     OH, OW = pool_output_size(H, W, kernel_size, stride, padding)
     y = np.empty((N, C, OH, OW), dtype=x.dtype)
-    _avg_pool2d_forward_jit(np.ascontiguousarray(x), y, *kernel_size, *stride, *padding)
+    _chunks.run_loops(_avg_pool2d_forward_jit, N * C, H * W, np.ascontiguousarray(x), y, *kernel_size, *stride,
+                      *padding)
     return y
 
 
@@ -380,23 +382,25 @@ def avg_pool2d_backward_numba(gy, x_shape, kernel_size, stride, padding):
     (KH, KW), (SH, SW), (PH, PW) = kernel_size, stride, padding
     OH, OW = pool_output_size(H, W, kernel_size, stride, padding)
     gx = np.empty((N, C, H, W), dtype=gy.dtype)
-    _avg_pool2d_backward_jit(
-        np.ascontiguousarray(gy), gx, hit_table(H, KH, SH, PH, 1, OH), hit_table(W, KW, SW, PW, 1, OW)
+    _chunks.run_loops(
+        _avg_pool2d_backward_jit, N * C, H * W, np.ascontiguousarray(gy), gx, hit_table(H, KH, SH, PH, 1, OH), hit_table(W, KW, SW, PW, 1, OW)
     )
     return gx
 
 
 def global_avg_pool2d_forward_numba(x):
     """global_avg_pool2d_forward_reference as loops.   x: (N, C, H, W) -> y: (N, C)"""
-    y = np.empty(x.shape[:2], dtype=x.dtype)
-    _global_avg_pool2d_forward_jit(np.ascontiguousarray(x), y)
+    N, C, H, W = x.shape
+    y = np.empty((N, C), dtype=x.dtype)
+    _chunks.run_loops(_global_avg_pool2d_forward_jit, N * C, H * W, np.ascontiguousarray(x), y)
     return y
 
 
 def global_avg_pool2d_backward_numba(gy, x_shape):
     """global_avg_pool2d_backward_reference as loops.   gy: (N, C) -> gx: (N, C, H, W)"""
+    N, C, H, W = x_shape
     gx = np.empty(x_shape, dtype=gy.dtype)
-    _global_avg_pool2d_backward_jit(np.ascontiguousarray(gy), gx)
+    _chunks.run_loops(_global_avg_pool2d_backward_jit, N * C, H * W, np.ascontiguousarray(gy), gx)
     return gx
 
 
@@ -598,10 +602,10 @@ def global_avg_pool2d_backward_cupy(gy, x_shape):
 
 
 # Jit the loops last, so the plain Python functions above are what a reader (and pdb) sees.
-# With NUMBA_DISABLE_JIT=1, njit returns the function unchanged and prange acts as range.
-_max_pool2d_forward_jit = parallel_jit(_max_pool2d_forward_loops)
-_max_pool2d_backward_jit = parallel_jit(_max_pool2d_backward_loops)
-_avg_pool2d_forward_jit = parallel_jit(_avg_pool2d_forward_loops)
-_avg_pool2d_backward_jit = parallel_jit(_avg_pool2d_backward_loops)
-_global_avg_pool2d_forward_jit = parallel_jit(_global_avg_pool2d_forward_loops)
-_global_avg_pool2d_backward_jit = parallel_jit(_global_avg_pool2d_backward_loops)
+# With NUMBA_DISABLE_JIT=1, njit returns the function unchanged.
+_max_pool2d_forward_jit = serial_jit(_max_pool2d_forward_loops)
+_max_pool2d_backward_jit = serial_jit(_max_pool2d_backward_loops)
+_avg_pool2d_forward_jit = serial_jit(_avg_pool2d_forward_loops)
+_avg_pool2d_backward_jit = serial_jit(_avg_pool2d_backward_loops)
+_global_avg_pool2d_forward_jit = serial_jit(_global_avg_pool2d_forward_loops)
+_global_avg_pool2d_backward_jit = serial_jit(_global_avg_pool2d_backward_loops)

@@ -490,7 +490,7 @@ def _input_grad_scatter_loops(gV, gx, PH, PW, TH, TW):
 
 def winograd_chunks(n: int, C: int, C_out: int, TH: int, TW: int, itemsize: int) -> list[tuple[int, int]]:
     """Chunks of the batch for the numba versions, as many as a multiple of the CPU threads
-    (see ops/conv.py), each of the most images such that
+    (see kernels/conv.py and kernels/_chunks.py), each of the most images such that
 
     - its two tile stacks (V and M, or gM and gV: 36*(C + C_out)*TH*TW entries an image)
       take at most half of `_chunks.workspace_bytes()`, so that the GEMMs find them in

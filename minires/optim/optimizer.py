@@ -184,7 +184,10 @@ def _host_copy(value: Any) -> Any:
 
 
 def _like(value: Any, p: Tensor) -> Any:
-    """value (a saved buffer) on p's device and in p's dtype; numbers pass through."""
+    """value (a saved buffer: an array, or a Tensor from minires.load) on p's device and in
+    p's dtype; numbers pass through."""
+    if isinstance(value, Tensor):
+        value = value.numpy()
     if not isinstance(value, np.ndarray) or value.ndim == 0 and value.dtype.kind in "iu":
         return value
     array = value.astype(p.dtype)

@@ -5,7 +5,7 @@
     models       the ImageNet ResNets, ResNeXt and DenseNets with torchvision's module names
     utils        make_grid, save_image
 
-It sits above nn/ and utils/data/ and imports nothing above itself (DESIGN.md). The fast,
+It sits above nn/ and utils/data/ and imports nothing above itself (README.md, Layout). The fast,
 batch-at-once CIFAR pipeline that examples/train_cifar.py uses is minires.data, not this.
 """
 
