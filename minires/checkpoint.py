@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from .serialization import LoadError, load, save, write_atomically
+from .serialization import LoadError, _reason, _some, load, save, write_atomically
 from .tensor import Tensor
 
 __all__ = ["CheckpointError", "is_npz_checkpoint", "load_checkpoint", "save_checkpoint", "write_atomically"]
@@ -230,16 +230,6 @@ def _node(tree: dict[str, Any], parts: list[str]) -> dict[str, Any]:
         if not isinstance(tree, dict):
             raise TypeError(f"{'/'.join(parts)!r} is both a value and a group of values")
     return tree
-
-
-def _reason(e: BaseException) -> str:
-    text = str(e).strip() or "no details"
-    return f"{type(e).__name__}: {text[:200]}"
-
-
-def _some(names: list[str], limit: int = 4) -> str:
-    shown = ", ".join(repr(n) for n in names[:limit])
-    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
 def is_npz_checkpoint(path: str | os.PathLike) -> bool:
