@@ -89,6 +89,15 @@ def test_the_public_kernels_choose_by_array_and_environment(monkeypatch):
             {kernels}
 
 
+@pytest.mark.parametrize(("channels", "out_hw", "pays"), [
+    (8, (32, 32), False), (16, (4, 4), True), (128, (4, 4), True), (256, (8, 8), True), (256, (6, 6), False),
+    (512, (4, 4), False), (512, (2, 2), False), (512, (8, 8), True)])
+def test_winograd_pays_by_channels_and_above_128_channels_by_output_size(channels, out_hw, pays):
+    w_shape = (channels, channels, 3, 3)
+    assert conv.winograd_pays(w_shape, (1, 1), (1, 1), 1, out_hw) is pays, (channels, out_hw)
+    assert not conv.winograd_pays(w_shape, (2, 2), (1, 1), 1, out_hw), "stride 2: never"
+
+
 @pytest.mark.skipif(not backend.numba_available(), reason="numba is not installed")
 @pytest.mark.parametrize("need", [(True, True), (True, False), (False, True)], ids=["gx+gw", "gx", "gw"])
 @pytest.mark.parametrize("channels", [8, 16, 32])

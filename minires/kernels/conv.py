@@ -56,7 +56,8 @@ from .im2col import (
 def conv2d_forward(x, w, stride, padding, dilation, groups):
     """y = conv2d(x, w), no bias.   x: (N, C, H, W)  w: (C_out, C/G, KH, KW) -> y: (N, C_out, OH, OW)"""
     implementation = backend.choose(x, conv2d_forward_reference, conv2d_forward_numba, conv2d_forward_cupy)
-    if implementation is conv2d_forward_numba and winograd_pays(w.shape, stride, dilation, groups):
+    out_hw = conv_output_size(*x.shape[2:], w.shape[2:], stride, padding, dilation)
+    if implementation is conv2d_forward_numba and winograd_pays(w.shape, stride, dilation, groups, out_hw):
         return winograd.winograd_conv3x3_forward_numba(x, w, padding)
     return implementation(x, w, stride, padding, dilation, groups)
 
@@ -71,7 +72,7 @@ def conv2d_backward(x, gy, w, stride, padding, dilation, groups, need_gx=True, n
     input_grad = backend.choose(gy, conv2d_input_grad_reference, conv2d_input_grad_numba, conv2d_input_grad_cupy)
     weight_grad = backend.choose(x, conv2d_weight_grad_reference, conv2d_weight_grad_numba,
                                  conv2d_weight_grad_cupy)
-    if input_grad is conv2d_input_grad_numba and winograd_pays(w.shape, stride, dilation, groups):
+    if input_grad is conv2d_input_grad_numba and winograd_pays(w.shape, stride, dilation, groups, gy.shape[2:]):
         return winograd.winograd_conv3x3_backward_numba(x if need_gw else None, gy, w if need_gx else None,
                                                         padding, x.shape)
     gx = input_grad(gy, w, x.shape, stride, padding, dilation, groups) if need_gx else None
@@ -79,15 +80,20 @@ def conv2d_backward(x, gy, w, stride, padding, dilation, groups, need_gx=True, n
     return gx, gw
 
 
-def winograd_pays(w_shape, stride, dilation, groups) -> bool:
+def winograd_pays(w_shape, stride, dilation, groups, out_hw) -> bool:
     """Whether the fast CPU path of this convolution is Winograd F(4x4, 3x3) (kernels/winograd.py:
-    4x fewer multiplications) instead of im2col: 3x3, stride 1, no dilation, one group, and at
-    least 16 input and output channels, where it measured faster on 2 cores
-    (benchmarks/bench_winograd.py: 0.5-0.85x im2col's time from 16 channels on, each gradient
-    alone or both). The reference is always the four equations; on the GPU, im2col and cuBLAS
-    stay the path until the CUDA Winograd kernels (F(2x2), checked on the CPU only) are measured there.
+    4x fewer multiplications) instead of im2col: 3x3, stride 1, no dilation, one group, at least
+    16 input and output channels, and, above 128 channels, outputs of at least 8x8 (64 per
+    image). Measured on 2 cores, forward and both gradients at batch 64 (benchmarks/bench_winograd.py
+    for the channel bound): 0.5-0.85x im2col's time from 16 channels on, but at 256 channels
+    1.31x at 4x4 outputs and 1.09x at 6x6 (0.81x at 8x8), at 512 channels 1.57x at 4x4 and 4.2x
+    at 2x2: with few outputs per image, a 6x6 tile makes 4 outputs or fewer it could have
+    made 16 of, and the transformed kernels (C_out x C x 36) are no longer small beside the
+    tiles. The reference is always the four equations; on the GPU, im2col and cuBLAS stay the
+    path until the CUDA Winograd kernels (F(2x2), checked on the CPU only) are measured there.
     """
-    return winograd.winograd_applies(w_shape, stride, dilation, groups) and min(w_shape[:2]) >= 16
+    enough_outputs = max(w_shape[:2]) <= 128 or out_hw[0] * out_hw[1] >= 64
+    return winograd.winograd_applies(w_shape, stride, dilation, groups) and min(w_shape[:2]) >= 16 and enough_outputs
 
 
 def _groups_of(gy, groups):
