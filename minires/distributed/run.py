@@ -25,6 +25,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from .mpi import abort_world
+
 
 def find_mpiexec() -> str:
     """The mpiexec beside this Python (a virtual environment's bin/, where pip puts mpich's), else on PATH."""
@@ -103,8 +105,7 @@ def _abort_everyone(status: int, what: str) -> None:
         return
     print(f"minires.distributed.run: rank {mpi.COMM_WORLD.Get_rank()} {what}; aborting every rank (MPI_Abort) "
           f"so that none waits for it forever", file=sys.stderr, flush=True)
-    sys.stdout.flush()
-    mpi.COMM_WORLD.Abort(status or 1)
+    abort_world(mpi, status or 1)
 
 
 if __name__ == "__main__":
