@@ -56,15 +56,12 @@ def torch_model(name: str):
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
     from torch_resnet import CifarResNet
-    from torch_vision_twins import ResNet18
+    from torch_vision_twins import cifar_resnet18
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    if name == "resnet18":  # the CIFAR stem, as minires' resnet18(stem="cifar")
-        model = ResNet18(num_classes=10)
-        model.conv1 = torch.nn.Conv2d(3, 64, 3, 1, 1, bias=False)
-        model.maxpool = torch.nn.Identity()
-        return torch, model
+    if name == "resnet18":
+        return torch, cifar_resnet18(num_classes=10)
     return torch, CifarResNet(blocks_per_stage={"resnet20": 3, "resnet56": 9}[name])
 
 

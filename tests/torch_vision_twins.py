@@ -49,6 +49,14 @@ class ResNet18(nn.Module):
         return self.fc(torch.flatten(self.avgpool(x), 1))
 
 
+def cifar_resnet18(num_classes: int = 10) -> ResNet18:
+    """ResNet-18 with the CIFAR stem (a 3x3 conv, no max-pool), as minires' resnet18(stem="cifar")."""
+    model = ResNet18(num_classes=num_classes)
+    model.conv1 = nn.Conv2d(3, 64, 3, 1, 1, bias=False)
+    model.maxpool = nn.Identity()
+    return model
+
+
 class _DenseLayer(nn.Module):
     def __init__(self, c_in: int, growth_rate: int, bn_size: int = 4):
         super().__init__()

@@ -32,7 +32,7 @@ from .. import backend, ops
 from ..grad_mode import is_anomaly_enabled, is_grad_enabled, set_grad_enabled
 from ..tensor import Tensor
 from . import anomaly_mode, higher_order, hooks
-from .graph import AccumulateGrad, grad_accumulator
+from .graph import AccumulateGrad, add_into_grad, grad_accumulator
 
 Edge = tuple  # (node or None, output index): where one input's gradient goes
 
@@ -104,7 +104,7 @@ def backward(tensors: Tensor | Sequence[Tensor], grad_tensors: Any = None, retai
     found = run_backward(tensors, grad_tensors, retain_graph, create_graph, inputs, accumulate=True)
     for t, g in zip(inputs or (), found):
         if t.grad_fn is not None and g is not None:  # a non-leaf asked for: its whole gradient, added
-            t._grad = hooks.as_grad_tensor(g) if t._grad is None else hooks.as_grad_tensor(t._grad.array + g)
+            add_into_grad(t, g)
 
 
 def run_backward(tensors: Tensor | Sequence[Tensor], grad_tensors: Any, retain_graph: bool | None,

@@ -195,15 +195,11 @@ def _zeros(meta: tuple) -> Tensor:
 
 def _sum_to(g: Tensor, shape: tuple, name: str, index: int) -> Tensor:
     """g summed down to shape, where shape broadcasts to g's shape (PyTorch does the same)."""
-    if tuple(g.shape) == tuple(shape):
-        return g
     lead = len(g.shape) - len(shape)
-    fits = lead >= 0 and all(n in (1, m) for n, m in zip(shape, g.shape[lead:]))
-    if not fits:
+    if lead < 0 or any(n not in (1, m) for n, m in zip(shape, g.shape[lead:])):
         raise RuntimeError(f"Function {name} returned an invalid gradient at index {index} - got "
                            f"{list(g.shape)} but expected shape compatible with {list(shape)}")
-    axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape) if n == 1 and g.shape[lead + i] != 1)
-    return g.sum(dim=axes, keepdim=True).reshape(shape) if axes else g.reshape(shape)
+    return g.sum_to_size(shape)
 
 
 def once_differentiable(backward: Callable) -> Callable:

@@ -38,7 +38,8 @@ def vjp(func: Callable, inputs: Any, v: Any = None, create_graph: bool = False, 
         inputs = _prepare(inputs, create_graph)
         outputs_tuple, outputs = _as_tuple(func(*inputs), "outputs of the user-provided function", "vjp")
         v = _vectors(v, outputs, "vjp", "the outputs")
-        grads = _grad_or_zeros(outputs, inputs, v, create_graph, strict, "vjp")
+        grads = _check_strict(grad(outputs, inputs, v, create_graph=create_graph, allow_unused=True), strict, "vjp")
+        grads = _zeros_where_none(grads, inputs)
     return _unpack(_finish(outputs, create_graph), outputs_tuple), _unpack(_finish(grads, create_graph), is_tuple)
 
 
@@ -51,18 +52,8 @@ def jvp(func: Callable, inputs: Any, v: Any = None, create_graph: bool = False, 
         v = _vectors(v, inputs, "jvp", "the inputs")
         outputs_tuple, outputs = _as_tuple(func(*inputs), "outputs of the user-provided function", "jvp")
         dummies = tuple(zeros_like(out).requires_grad_(True) for out in outputs)  # u, at which J^T u is taken
-        grads = grad(outputs, inputs, dummies, create_graph=True, allow_unused=True)
-        used = [(g, x) for g, x in zip(grads, inputs) if g is not None]
-        if strict and len(used) < len(inputs):
-            raise RuntimeError("jvp: the output of the user-provided function is independent of an input; "
-                               "this is not allowed in strict mode")
-        pairs = [(g, vi) for g, vi in zip(grads, v) if g is not None]
-        if pairs:
-            result = grad([g for g, _ in pairs], dummies, [vi for _, vi in pairs], create_graph=create_graph,
-                          allow_unused=True)
-        else:
-            result = (None,) * len(outputs)
-        result = tuple(zeros_like(out) if r is None else r for r, out in zip(result, outputs))
+        grads = _check_strict(grad(outputs, inputs, dummies, create_graph=True, allow_unused=True), strict, "jvp")
+        result = _vjp_of(grads, dummies, v, create_graph)
     return _unpack(_finish(outputs, create_graph), outputs_tuple), _unpack(_finish(result, create_graph), outputs_tuple)
 
 
@@ -136,14 +127,8 @@ def _hessian_product(func: Callable, inputs: Any, v: Any, create_graph: bool, st
         if len(outputs) != 1 or outputs[0].numel() != 1:
             raise RuntimeError(f"{name}: the function given to {name} should return a single Tensor with one element")
         v = _vectors(v, inputs, name, "the inputs")
-        gradients = grad(outputs, inputs, create_graph=True, allow_unused=True)
-        if strict and any(g is None for g in gradients):
-            raise RuntimeError(f"{name}: the output of the user-provided function is independent of an input; "
-                               f"this is not allowed in strict mode")
-        pairs = [(g, vi) for g, vi in zip(gradients, v) if g is not None and g.requires_grad]
-        result = grad([g for g, _ in pairs], inputs, [vi for _, vi in pairs], create_graph=create_graph,
-                      allow_unused=True) if pairs else (None,) * len(inputs)
-        result = tuple(zeros_like(x) if r is None else r for r, x in zip(result, inputs))
+        gradients = _check_strict(grad(outputs, inputs, create_graph=True, allow_unused=True), strict, name)
+        result = _vjp_of(gradients, inputs, v, create_graph)
     return _unpack(_finish(outputs, create_graph), outputs_tuple), _unpack(_finish(result, create_graph), is_tuple)
 
 
@@ -181,12 +166,25 @@ def _vectors(v: Any, like: tuple, name: str, what: str) -> tuple:
     return v
 
 
-def _grad_or_zeros(outputs: tuple, inputs: tuple, v: tuple, create_graph: bool, strict: bool, name: str) -> tuple:
-    grads = grad(outputs, inputs, v, create_graph=create_graph, allow_unused=True)
+def _check_strict(grads: tuple, strict: bool, name: str) -> tuple:
+    """grads as they are; with strict, an input that got none (its output does not depend on it) raises."""
     if strict and any(g is None for g in grads):
         raise RuntimeError(f"{name}: the output of the user-provided function is independent of an input; "
                            f"this is not allowed in strict mode")
-    return tuple(zeros_like(x) if g is None else g for g, x in zip(grads, inputs))
+    return grads
+
+
+def _vjp_of(grads: tuple, wrt: tuple, v: tuple, create_graph: bool) -> tuple:
+    """d <grads, v> / d wrt, zeros where it does not depend on wrt: the second backward of jvp
+    (wrt: the dummy u) and of vhp/hvp (wrt: the inputs)."""
+    pairs = [(g, vi) for g, vi in zip(grads, v) if g is not None and g.requires_grad]
+    result = grad([g for g, _ in pairs], wrt, [vi for _, vi in pairs], create_graph=create_graph,
+                  allow_unused=True) if pairs else (None,) * len(wrt)
+    return _zeros_where_none(result, wrt)
+
+
+def _zeros_where_none(grads: tuple, like: tuple) -> tuple:
+    return tuple(zeros_like(x) if g is None else g for g, x in zip(grads, like))
 
 
 def _rows_to_block(rows: list[Tensor], out: Tensor, x: Tensor) -> Tensor:

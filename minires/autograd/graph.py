@@ -47,13 +47,8 @@ class AccumulateGrad(Function):
 
     def backward(self, gy: Array | Tensor | None) -> tuple:
         x = self.variable
-        if isinstance(gy, Tensor):  # backward(create_graph=True): .grad keeps the gradient's own graph
-            x._grad = gy if x._grad is None else x._grad + gy
-        elif gy is not None:
-            if x._grad is None:
-                x._grad = Tensor(gy.copy())  # gy may be a read-only broadcast view or a saved array
-            else:
-                x._grad.array = x._grad.array + gy  # the same grad Tensor, now holding the sum
+        if gy is not None:
+            add_into_grad(x, gy)
         for hook in list((x._post_accumulate_grad_hooks or {}).values()):
             hook(x)
         return ()
@@ -63,6 +58,17 @@ class AccumulateGrad(Function):
 
     def free(self) -> None:  # a leaf's node outlives every graph that ends at it
         pass
+
+
+def add_into_grad(t: Tensor, g: Array | Tensor) -> None:
+    """Add the gradient g into t.grad, the first part becoming t.grad: a leaf's, or a tensor's
+    that retain_grad() or backward(inputs=...) asked for."""
+    if isinstance(g, Tensor):  # backward(create_graph=True): .grad keeps the gradient's own graph
+        t._grad = g if t._grad is None else t._grad + g
+    elif t._grad is None:
+        t._grad = Tensor(g.copy())  # g may be a read-only broadcast view or a saved array
+    else:
+        t._grad.array = t._grad.array + g  # the same grad Tensor, now holding the sum
 
 
 def grad_accumulator(leaf: Tensor) -> AccumulateGrad:

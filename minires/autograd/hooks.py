@@ -11,10 +11,16 @@ from typing import Any
 
 from .. import ops
 from ..tensor import Tensor
+from .graph import add_into_grad
 
 
-def as_grad_tensor(g: Any) -> Tensor:
+def _as_grad_tensor(g: Any) -> Tensor:
     return g if isinstance(g, Tensor) else Tensor(g)
+
+
+def _as_grad_tensors(gs: Any) -> tuple:
+    """The gradients a node hook is handed: Tensors, None where there is none."""
+    return tuple(None if g is None else _as_grad_tensor(g) for g in gs)
 
 
 def _from_hook(new: Any, old: Any, create_graph: bool, where: str) -> Any:
@@ -32,14 +38,14 @@ def run_pre_hooks(fn: ops.Function, gys: list, create_graph: bool) -> list:
     (register_hook; each may return a new gradient), retain_grad, then fn's own pre-hooks."""
     for nr, hooks in (fn.tensor_pre_hooks or {}).items():
         for hook in list(hooks.values()):
-            if gys[nr] is not None and (new := hook(as_grad_tensor(gys[nr]))) is not None:
+            if gys[nr] is not None and (new := hook(_as_grad_tensor(gys[nr]))) is not None:
                 gys[nr] = _from_hook(new, gys[nr], create_graph, "register_hook")
     for nr, tensor_ref in (fn.retained_grads or {}).items():
         t = tensor_ref()
         if t is not None and gys[nr] is not None:  # accumulates, as a leaf's .grad does
-            t._grad = as_grad_tensor(gys[nr] if t._grad is None else t._grad.array + gys[nr])
+            add_into_grad(t, gys[nr])
     for hook in list((fn.pre_hooks or {}).values()):
-        new = hook(tuple(None if g is None else as_grad_tensor(g) for g in gys))
+        new = hook(_as_grad_tensors(gys))
         if new is not None:
             gys = [None if n is None else _from_hook(n, g, create_graph, "register_prehook")
                    for n, g in zip(new, gys)]
@@ -49,8 +55,7 @@ def run_pre_hooks(fn: ops.Function, gys: list, create_graph: bool) -> list:
 def run_post_hooks(fn: ops.Function, gxs: tuple, gys: list, create_graph: bool) -> tuple:
     """After fn's backward: hook(grad_inputs, grad_outputs); a hook may return new grad_inputs."""
     for hook in list(fn.post_hooks.values()):
-        new = hook(tuple(None if g is None else as_grad_tensor(g) for g in gxs),
-                   tuple(None if g is None else as_grad_tensor(g) for g in gys))
+        new = hook(_as_grad_tensors(gxs), _as_grad_tensors(gys))
         if new is not None:
             gxs = tuple(None if n is None or g is None else _from_hook(n, g, create_graph, "Node.register_hook")
                         for n, g in zip(new, gxs))
